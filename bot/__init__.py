@@ -1,0 +1,1 @@
+"""Everything that talks: Slack app, HTTP API, CLI, timers, charts, the local Slack stand-in."""

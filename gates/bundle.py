@@ -1,0 +1,120 @@
+"""The release bundle (``release.yml``): what images ship, where they live, how to judge them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+RELEASE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+class BundleError(ValueError):
+    """release.yml is malformed or points outside the bundle; the message names file and problem."""
+
+
+def check_relative_path(value: str) -> str:
+    """Refuse any path that could leave the bundle, before the filesystem is touched.
+
+    Symlinks that point out are caught later by the loader, which resolves them.
+    """
+    if not value or not value.strip():
+        raise ValueError("path is empty")
+    if "\x00" in value or "\\" in value:
+        raise ValueError(f"{value!r}: backslashes and NUL bytes are not allowed in paths")
+    p = PurePosixPath(value)
+    if p.is_absolute() or re.match(r"^[A-Za-z]:", value):
+        raise ValueError(f"{value!r}: absolute paths are not allowed; paths are relative to the bundle")
+    if any(part == ".." for part in p.parts):
+        raise ValueError(f"{value!r}: '..' would leave the bundle")
+    return value
+
+
+class LogoRegion(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    x: int = Field(ge=0)
+    y: int = Field(ge=0)
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    reference: str
+
+    @field_validator("reference")
+    @classmethod
+    def _ref(cls, v: str) -> str:
+        return check_relative_path(v)
+
+
+class BundleImage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    candidate: str
+    baseline: str | None = None
+    alt: str | None = None
+    page: str | None = None
+    caption: str | None = None
+    title: str | None = None
+    locale: str | None = None
+    decorative: bool = False
+    width: int | None = Field(default=None, gt=0)
+    height: int | None = Field(default=None, gt=0)
+    # Declared on purpose: a resized or re-cropped candidate is compared after resampling
+    # instead of failing on mismatched dimensions / aspect ratio.
+    resize: bool = False
+    crop: bool = False
+    logo: LogoRegion | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError(f"{v!r}: image ids are letters, digits, '.', '_' or '-' (max 100)")
+        return v
+
+    @field_validator("candidate", "baseline")
+    @classmethod
+    def _path(cls, v: str | None) -> str | None:
+        return None if v is None else check_relative_path(v)
+
+
+class Bundle(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str = Field(min_length=1, max_length=300)
+    images: list[BundleImage] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Bundle:
+        seen: set[str] = set()
+        for img in self.images:
+            if img.id in seen:
+                raise ValueError(f"image id {img.id!r} appears twice")
+            seen.add(img.id)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_defaults=False)
+
+
+def parse_bundle(text: str, source: str = "release.yml") -> Bundle:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise BundleError(f"{source}: not valid YAML{where}") from exc
+    if not isinstance(data, dict):
+        raise BundleError(f"{source}: expected a mapping with 'title' and 'images'")
+    try:
+        return Bundle.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        msg = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            msg = "unknown key"
+        raise BundleError(f"{source}: {where}: {msg}") from exc

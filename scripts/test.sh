@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs everything into .venv and runs the checks: ruff, mypy --strict (gates/, storage/), pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+.venv/bin/ruff check .
+.venv/bin/mypy --strict gates storage
+.venv/bin/python -m pytest -q "$@"
