@@ -17,7 +17,7 @@ class Phase(StrEnum):
     GLOBAL = "global"
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
         return self.value.capitalize()
 
     @property
@@ -113,7 +113,7 @@ def _why_not(s: Snapshot, event: Event) -> str:
         if s.state is State.BLOCKED:
             return "a gate failed: nobody can approve past a failed gate (reject, or re-run the gates)"
         if s.state is State.RUNNING:
-            return f"the {s.phase.title} gates are still running"
+            return f"the {s.phase.label} gates are still running"
         if s.state is State.PAUSED:
             return "the release is paused: resume it first"
     if event is Event.RESUME:
@@ -122,7 +122,7 @@ def _why_not(s: Snapshot, event: Event) -> str:
         return "the release is already paused"
     if event is Event.ROLLBACK and s.phase is Phase.PREVIEW:
         return "nothing to roll back: Preview sends no traffic to the candidate (reject it instead)"
-    return f"{event.value} is not allowed while {s.phase.title} is {s.state.value}"
+    return f"{event.value} is not allowed while {s.phase.label} is {s.state.value}"
 
 
 def apply(s: Snapshot, event: Event) -> Transition | Refused:

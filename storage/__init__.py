@@ -1,0 +1,1 @@
+"""Persistence only: tables, engine setup, repositories, the audit chain, migrations."""

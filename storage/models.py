@@ -1,0 +1,119 @@
+"""SQLModel tables. Changing one means a new Alembic revision in storage/migrations/versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
+
+# Terminal states, repeated here as a literal because the partial index lives in SQL.
+_ACTIVE = text("state NOT IN ('completed', 'rejected', 'rolled_back')")
+
+
+class Release(SQLModel, table=True):
+    __tablename__ = "releases"
+    __table_args__ = (
+        UniqueConstraint("name", "attempt", name="uq_releases_name_attempt"),
+        # At most one live release per name: two `/release start` racing each other create one.
+        Index("uq_releases_active_name", "name", unique=True, sqlite_where=_ACTIVE, postgresql_where=_ACTIVE),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, max_length=63)
+    attempt: int = 1
+    title: str
+    channel_id: str
+    root_ts: str | None = None
+    requested_by: str
+    phase: str
+    state: str
+    paused_from: str | None = None
+    bundle_dir: str
+    bundle: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    policy: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    traffic_percent: float = 0.0
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class PhaseRun(SQLModel, table=True):
+    __tablename__ = "phase_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="releases.id", index=True)
+    phase: str
+    # running → passed | failed → approved | rejected | rolled_back | superseded
+    outcome: str = "running"
+    status_message_ts: str | None = None
+    started_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class GateResultRow(SQLModel, table=True):
+    __tablename__ = "gate_results"
+
+    id: int | None = Field(default=None, primary_key=True)
+    phase_run_id: int = Field(foreign_key="phase_runs.id", index=True)
+    gate: str
+    image_id: str | None = None
+    status: str
+    summary: str
+    measured: float | None = None
+    threshold: float | None = None
+    unit: str = ""
+    values: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    evidence: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    findings: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class ApprovalRequest(SQLModel, table=True):
+    __tablename__ = "approval_requests"
+
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="releases.id", index=True)
+    phase_run_id: int = Field(foreign_key="phase_runs.id")
+    phase: str
+    channel_id: str
+    message_ts: str | None = None
+    # awaiting → decided | superseded. Deciding is a compare-and-set on 'awaiting'.
+    state: str = "awaiting"
+    owners: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    gate_snapshot: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class Decision(SQLModel, table=True):
+    __tablename__ = "decisions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    approval_request_id: int = Field(foreign_key="approval_requests.id", unique=True)
+    release_id: int = Field(foreign_key="releases.id", index=True)
+    phase: str
+    decision: str  # approve | reject
+    by: str
+    at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    comment: str | None = None
+    gate_snapshot: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only. ``hash`` chains every entry to the one before it."""
+
+    __tablename__ = "audit_events"
+
+    seq: int = Field(sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                      autoincrement=False))
+    at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    actor: str
+    action: str = Field(index=True)
+    release_id: int | None = Field(default=None, index=True)
+    release_name: str | None = None
+    phase: str | None = None
+    outcome: str
+    detail: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    prev_hash: str
+    hash: str = Field(unique=True)

@@ -1,0 +1,418 @@
+"""Repository: every state change is one transaction that also appends its audit entry.
+
+Decisions and state changes are compare-and-set on the expected state, so double clicks,
+retries and two replicas racing each other change things once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import desc, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from gates.result import GateResult
+from storage.audit import GENESIS, entry_body, entry_hash
+from storage.models import ApprovalRequest, AuditEvent, Decision, GateResultRow, PhaseRun, Release
+
+# Any constant works; it only has to be the same for every replica.
+_AUDIT_LOCK_KEY = 0x72656C67
+
+
+class AlreadyActive(Exception):
+    def __init__(self, existing: Release) -> None:
+        super().__init__(f"release {existing.name} is already {existing.state}")
+        self.existing = existing
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """From (phase, state) to (phase, state); the update only happens if ``from`` still holds."""
+
+    from_phase: str
+    from_state: str
+    to_phase: str
+    to_state: str
+    paused_from: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditNote:
+    actor: str
+    action: str
+    outcome: str
+    detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class DecideResult:
+    decided: bool
+    decision: Decision | None = None  # the winning decision, ours or the earlier one
+    reason: str | None = None  # why ours did not count
+    next_phase_run: PhaseRun | None = None
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+    # -- audit ---------------------------------------------------------------------------
+
+    async def _append_audit(
+        self, s: AsyncSession, note: AuditNote, now: datetime, release: Release | None
+    ) -> AuditEvent:
+        if self.engine.dialect.name == "postgresql":
+            # One writer at a time across replicas keeps the sequence gapless and ordered.
+            await s.execute(select(func.pg_advisory_xact_lock(_AUDIT_LOCK_KEY)))
+        head_q = select(col(AuditEvent.seq), col(AuditEvent.hash)).order_by(desc(col(AuditEvent.seq))).limit(1)
+        head = (await s.execute(head_q)).first()
+        seq = (head[0] + 1) if head else 1
+        prev = head[1] if head else GENESIS
+        body = entry_body(
+            seq=seq,
+            at=now,
+            actor=note.actor,
+            action=note.action,
+            release_id=release.id if release else None,
+            release_name=release.name if release else None,
+            phase=release.phase if release else None,
+            outcome=note.outcome,
+            detail=note.detail,
+            prev_hash=prev,
+        )
+        event = AuditEvent(
+            seq=seq,
+            at=now,
+            actor=note.actor,
+            action=note.action,
+            release_id=body["release_id"],
+            release_name=body["release_name"],
+            phase=body["phase"],
+            outcome=note.outcome,
+            detail=body["detail"],
+            prev_hash=prev,
+            hash=entry_hash(body),
+        )
+        s.add(event)
+        await s.flush()
+        return event
+
+    async def audit(self, note: AuditNote, now: datetime, release: Release | None = None) -> None:
+        async with self.sessions.begin() as s:
+            await self._append_audit(s, note, now, release)
+
+    async def audit_entries(self, release_name: str | None = None) -> list[dict[str, Any]]:
+        """Entries exactly as hashed, plus ``hash``, in sequence order."""
+        async with self.sessions() as s:
+            q = select(AuditEvent).order_by(col(AuditEvent.seq))
+            if release_name:
+                q = q.where(col(AuditEvent.release_name) == release_name)
+            rows = (await s.execute(q)).scalars().all()
+        out = []
+        for r in rows:
+            body = entry_body(
+                seq=r.seq, at=r.at, actor=r.actor, action=r.action, release_id=r.release_id,
+                release_name=r.release_name, phase=r.phase, outcome=r.outcome, detail=r.detail,
+                prev_hash=r.prev_hash,
+            )
+            body["hash"] = r.hash
+            out.append(body)
+        return out
+
+    # -- releases ------------------------------------------------------------------------
+
+    async def create_release(
+        self,
+        *,
+        name: str,
+        title: str,
+        channel_id: str,
+        requested_by: str,
+        bundle_dir: str,
+        bundle: dict[str, Any],
+        policy: dict[str, Any],
+        phase: str,
+        state: str,
+        now: datetime,
+    ) -> tuple[Release, PhaseRun]:
+        try:
+            async with self.sessions.begin() as s:
+                last = (await s.execute(select(func.max(Release.attempt)).where(col(Release.name) == name))).scalar()
+                release = Release(
+                    name=name, attempt=(last or 0) + 1, title=title, channel_id=channel_id,
+                    requested_by=requested_by, phase=phase, state=state, bundle_dir=bundle_dir,
+                    bundle=bundle, policy=policy, created_at=now, updated_at=now,
+                )
+                s.add(release)
+                await s.flush()
+                run = PhaseRun(release_id=release.id or 0, phase=phase, started_at=now)
+                s.add(run)
+                await s.flush()
+                await self._append_audit(
+                    s,
+                    AuditNote(requested_by, "release.start", "ok",
+                              {"attempt": release.attempt, "title": title, "images": len(bundle["images"]),
+                               "channel": channel_id}),
+                    now,
+                    release,
+                )
+                return release, run
+        except IntegrityError:
+            existing = await self.active_release(name)
+            if existing is None:
+                raise
+            raise AlreadyActive(existing) from None
+
+    async def active_release(self, name: str) -> Release | None:
+        async with self.sessions() as s:
+            q = select(Release).where(
+                col(Release.name) == name, col(Release.state).not_in(("completed", "rejected", "rolled_back"))
+            )
+            return (await s.execute(q)).scalars().first()
+
+    async def latest_release(self, name: str) -> Release | None:
+        async with self.sessions() as s:
+            q = select(Release).where(col(Release.name) == name).order_by(desc(col(Release.attempt))).limit(1)
+            return (await s.execute(q)).scalars().first()
+
+    async def release(self, release_id: int) -> Release | None:
+        async with self.sessions() as s:
+            return await s.get(Release, release_id)
+
+    async def list_releases(self, limit: int = 20) -> list[Release]:
+        async with self.sessions() as s:
+            q = select(Release).order_by(desc(col(Release.updated_at)), desc(col(Release.id))).limit(limit)
+            return list((await s.execute(q)).scalars().all())
+
+    async def set_root_ts(self, release_id: int, ts: str) -> None:
+        async with self.sessions.begin() as s:
+            await s.execute(update(Release).where(col(Release.id) == release_id).values(root_ts=ts))
+
+    async def set_status_message(self, run_id: int, ts: str) -> None:
+        async with self.sessions.begin() as s:
+            await s.execute(update(PhaseRun).where(col(PhaseRun.id) == run_id).values(status_message_ts=ts))
+
+    async def _cas_release(self, s: AsyncSession, release_id: int, change: StateChange, now: datetime) -> bool:
+        res = await s.execute(
+            update(Release)
+            .where(
+                col(Release.id) == release_id,
+                col(Release.phase) == change.from_phase,
+                col(Release.state) == change.from_state,
+            )
+            .values(phase=change.to_phase, state=change.to_state, paused_from=change.paused_from, updated_at=now)
+        )
+        return bool(res.rowcount)  # type: ignore[attr-defined]
+
+    async def transition(
+        self,
+        release_id: int,
+        change: StateChange,
+        note: AuditNote,
+        now: datetime,
+        *,
+        finish_run_as: str | None = None,
+        start_run: bool = False,
+        traffic_percent: float | None = None,
+    ) -> tuple[Release, PhaseRun | None] | None:
+        """Compare-and-set the release's state; None when someone else changed it first."""
+        async with self.sessions.begin() as s:
+            if not await self._cas_release(s, release_id, change, now):
+                return None
+            if traffic_percent is not None:
+                await s.execute(
+                    update(Release).where(col(Release.id) == release_id).values(traffic_percent=traffic_percent)
+                )
+            if finish_run_as:
+                await self._finish_current_run(s, release_id, finish_run_as, now)
+            run = None
+            if start_run:
+                run = PhaseRun(release_id=release_id, phase=change.to_phase, started_at=now)
+                s.add(run)
+                await s.flush()
+            if change.to_state != "awaiting":
+                await self._supersede_requests(s, release_id)
+            release = await s.get(Release, release_id)
+            assert release is not None
+            await s.refresh(release)
+            await self._append_audit(s, note, now, release)
+            return release, run
+
+    async def _finish_current_run(self, s: AsyncSession, release_id: int, outcome: str, now: datetime) -> None:
+        run = (
+            await s.execute(
+                select(PhaseRun).where(col(PhaseRun.release_id) == release_id).order_by(desc(col(PhaseRun.id))).limit(1)
+            )
+        ).scalars().first()
+        if run is not None:
+            run.outcome = outcome
+            run.finished_at = now
+            s.add(run)
+
+    async def _supersede_requests(self, s: AsyncSession, release_id: int) -> None:
+        await s.execute(
+            update(ApprovalRequest)
+            .where(col(ApprovalRequest.release_id) == release_id, col(ApprovalRequest.state) == "awaiting")
+            .values(state="superseded")
+        )
+
+    # -- gates ---------------------------------------------------------------------------
+
+    async def record_gate_results(
+        self,
+        release_id: int,
+        run_id: int,
+        results: Sequence[GateResult],
+        change: StateChange,
+        note: AuditNote,
+        now: datetime,
+        *,
+        run_outcome: str,
+        owners: list[str],
+        channel_id: str,
+        traffic_percent: float | None = None,
+    ) -> ApprovalRequest | bool | None:
+        """Store a phase's gate results and move the release on.
+
+        Returns False when the release changed state meanwhile (results are then dropped),
+        the new approval request when the owners are now asked, else None.
+        """
+        async with self.sessions.begin() as s:
+            if not await self._cas_release(s, release_id, change, now):
+                return False
+            for r in results:
+                d = r.to_dict()
+                s.add(
+                    GateResultRow(
+                        phase_run_id=run_id, gate=r.gate, image_id=r.image_id, status=r.status.value,
+                        summary=r.summary, measured=r.measured, threshold=r.threshold, unit=r.unit,
+                        values=d["values"], evidence=d["evidence"], findings=d["findings"],
+                    )
+                )
+            if traffic_percent is not None:
+                await s.execute(
+                    update(Release).where(col(Release.id) == release_id).values(traffic_percent=traffic_percent)
+                )
+            run = await s.get(PhaseRun, run_id)
+            assert run is not None
+            run.outcome = run_outcome
+            if change.to_state != "awaiting":
+                run.finished_at = now
+            s.add(run)
+            await self._supersede_requests(s, release_id)
+            request: ApprovalRequest | None = None
+            if change.to_state == "awaiting":
+                request = ApprovalRequest(
+                    release_id=release_id, phase_run_id=run_id, phase=change.to_phase, channel_id=channel_id,
+                    owners=owners, gate_snapshot=[r.to_dict() for r in results], created_at=now,
+                )
+                s.add(request)
+                await s.flush()
+            release = await s.get(Release, release_id)
+            await s.refresh(release)
+            await self._append_audit(s, note, now, release)
+            return request
+
+    async def gate_results(self, run_id: int) -> list[GateResult]:
+        async with self.sessions() as s:
+            rows = (
+                await s.execute(
+                    select(GateResultRow)
+                    .where(col(GateResultRow.phase_run_id) == run_id)
+                    .order_by(col(GateResultRow.id))
+                )
+            ).scalars().all()
+        return [
+            GateResult.from_dict(
+                {"gate": r.gate, "status": r.status, "summary": r.summary, "image_id": r.image_id,
+                 "measured": r.measured, "threshold": r.threshold, "unit": r.unit, "values": r.values,
+                 "evidence": r.evidence, "findings": r.findings}
+            )
+            for r in rows
+        ]
+
+    async def phase_runs(self, release_id: int) -> list[PhaseRun]:
+        async with self.sessions() as s:
+            q = select(PhaseRun).where(col(PhaseRun.release_id) == release_id).order_by(col(PhaseRun.id))
+            return list((await s.execute(q)).scalars().all())
+
+    async def current_run(self, release_id: int) -> PhaseRun | None:
+        async with self.sessions() as s:
+            q = select(PhaseRun).where(col(PhaseRun.release_id) == release_id).order_by(desc(col(PhaseRun.id))).limit(1)
+            return (await s.execute(q)).scalars().first()
+
+    # -- approvals -----------------------------------------------------------------------
+
+    async def approval_request(self, request_id: int) -> ApprovalRequest | None:
+        async with self.sessions() as s:
+            return await s.get(ApprovalRequest, request_id)
+
+    async def set_approval_message(self, request_id: int, ts: str) -> None:
+        async with self.sessions.begin() as s:
+            await s.execute(
+                update(ApprovalRequest).where(col(ApprovalRequest.id) == request_id).values(message_ts=ts)
+            )
+
+    async def decision_for(self, request_id: int) -> Decision | None:
+        async with self.sessions() as s:
+            q = select(Decision).where(col(Decision.approval_request_id) == request_id)
+            return (await s.execute(q)).scalars().first()
+
+    async def decide(
+        self,
+        request_id: int,
+        *,
+        decision: str,
+        by: str,
+        comment: str | None,
+        change: StateChange,
+        now: datetime,
+        run_outcome: str,
+        start_next_run: bool,
+        note: AuditNote,
+    ) -> DecideResult:
+        async with self.sessions.begin() as s:
+            res = await s.execute(
+                update(ApprovalRequest)
+                .where(col(ApprovalRequest.id) == request_id, col(ApprovalRequest.state) == "awaiting")
+                .values(state="decided")
+            )
+            if not res.rowcount:  # type: ignore[attr-defined]
+                earlier = (
+                    await s.execute(select(Decision).where(col(Decision.approval_request_id) == request_id))
+                ).scalars().first()
+                return DecideResult(False, earlier, "already decided" if earlier else "this request is no longer open")
+            request = await s.get(ApprovalRequest, request_id)
+            assert request is not None
+            if not await self._cas_release(s, request.release_id, change, now):
+                await s.rollback()
+                return DecideResult(False, None, "the release changed state meanwhile")
+            row = Decision(
+                approval_request_id=request_id, release_id=request.release_id, phase=request.phase,
+                decision=decision, by=by, at=now, comment=comment, gate_snapshot=request.gate_snapshot,
+            )
+            s.add(row)
+            await self._finish_current_run(s, request.release_id, run_outcome, now)
+            next_run = None
+            if start_next_run:
+                next_run = PhaseRun(release_id=request.release_id, phase=change.to_phase, started_at=now)
+                s.add(next_run)
+            await s.flush()
+            release = await s.get(Release, request.release_id)
+            await s.refresh(release)
+            # The audit entry records the phase that was decided, not the one that starts now.
+            assert release is not None
+            decided_view = Release.model_validate(release.model_dump() | {"phase": request.phase})
+            await self._append_audit(s, note, now, decided_view)
+            return DecideResult(True, row, None, next_run)
+
+    async def decisions(self, release_id: int) -> list[Decision]:
+        async with self.sessions() as s:
+            q = select(Decision).where(col(Decision.release_id) == release_id).order_by(col(Decision.id))
+            return list((await s.execute(q)).scalars().all())
