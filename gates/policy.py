@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -65,15 +65,26 @@ class VisualDiffConfig(_Strict):
 class AccessibilityConfig(_Strict):
     require_alt: bool = True
     max_alt_length: int = Field(default=150, gt=0)
+    # Shorter alt text rarely describes anything ("logo", "hero").
+    min_alt_length: int = Field(default=3, ge=0)
+    # Same alt text on different images is a finding (screen-reader users cannot tell them apart).
+    allow_duplicate_alt: bool = False
 
 
 class SensitivityConfig(_Strict):
     max_findings: int = Field(default=0, ge=0)
     terms_file: str | None = None
+    # Findings below this severity are reported but do not count; critical ones always count.
+    min_severity: Literal["info", "warning", "critical"] = "warning"
 
 
 class MetadataConfig(_Strict):
     max_findings: int = Field(default=0, ge=0)
+    # Relative difference of width/height ratios tolerated before "aspect ratio changed".
+    aspect_tolerance: float = Field(default=0.01, ge=0, le=1)
+    # Profile names (case-insensitive substrings) accepted besides sRGB, e.g. "Display P3".
+    allowed_profiles: list[str] = Field(default_factory=list)
+    require_profile: bool = False
 
 
 class P75Config(_Strict):
@@ -101,6 +112,14 @@ class BrandColor(_Strict):
 class BrandConfig(_Strict):
     max_critical: int = Field(default=0, ge=0)
     colors: list[BrandColor] = Field(default_factory=list)
+    # A dominant colour within near_miss_factor × tolerance of a brand colour, but outside it,
+    # is a near miss: close enough to be meant as the brand colour, far enough to look wrong.
+    near_miss_factor: float = Field(default=3.0, gt=1)
+    dominant_colors: int = Field(default=5, ge=1, le=16)
+    # Clusters smaller than this share of the image are accents, not dominant colours.
+    min_share: float = Field(default=0.05, ge=0, le=1)
+    logo_max_delta_e: float = Field(default=5.0, gt=0)
+    logo_min_ssim: float = Field(default=0.90, ge=-1, le=1)
 
 
 class PreviewGates(_Strict):

@@ -299,6 +299,11 @@ def find(tokens: Sequence[Token], pattern: Pattern) -> Iterator[Match]:
             yield Match(i, i + n - 1, tokens[i].start, tokens[i + n - 1].end, frozenset(tricks))
 
 
+def visible(text: str) -> str:
+    """``text`` with invisible characters spelled out, so a reviewer can see what was hidden."""
+    return "".join(f"[U+{ord(c):04X}]" if _is_removable(c) else c for c in text)
+
+
 def snippet(text: str, start: int, end: int, width: int = 40) -> str:
     """The match with up to ``width`` characters either side, on one line, cut at word edges."""
     lo = max(0, start - width)
