@@ -5,17 +5,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from gates.accessibility import AccessibilityGate, DuplicateAltGate
 from gates.image_budget import ImageBudgetGate
 from gates.policy import PreviewGates
 from gates.protocol import ImageGate, ReleaseGate
 from gates.result import GateResult
+from gates.sensitivity import SensitivityGate
 from gates.subject import ImageSubject
 
 IMAGE_GATES: dict[str, ImageGate] = {
     "image_budget": ImageBudgetGate(),
+    "accessibility": AccessibilityGate(),
+    # Without a read_text function a policy's terms_file is reported as inconclusive; the bot
+    # replaces this entry with one that can read the team's file.
+    "sensitivity": SensitivityGate(),
 }
 
-RELEASE_GATES: dict[str, ReleaseGate] = {}
+RELEASE_GATES: dict[str, ReleaseGate] = {
+    "accessibility": DuplicateAltGate(),
+}
 
 
 def enabled(gates: PreviewGates) -> list[tuple[str, Any]]:
