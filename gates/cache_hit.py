@@ -1,7 +1,7 @@
 """``cache_hit``: the canary's CDN hit rate must reach ``min_rate``.
 
 New image URLs start cold, so a low rate early in the window is expected: a rate below the
-minimum fails only when its one-sided 95% Wilson upper bound is below it too; below the
+minimum fails only when its one-sided 95% Clopper-Pearson upper bound is below it too; below the
 minimum without that proof is inconclusive and the bot keeps watching.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gates.error_budget import wilson_bounds
+from gates.error_budget import proportion_bounds
 from gates.metrics import Counters, Window
 from gates.policy import CacheHitConfig
 from gates.result import GateResult, Status
@@ -26,7 +26,7 @@ def evaluate_cache_hit(
 ) -> GateResult:
     floor = float(config.min_rate)
     rate = canary.hit_rate
-    lo, hi = wilson_bounds(canary.cache_hit, canary.lookups)
+    lo, hi = proportion_bounds(canary.cache_hit, canary.lookups)
     values: dict[str, Any] = {
         "hit_rate_canary": rate,
         "hit_rate_baseline": baseline.hit_rate,
@@ -36,7 +36,7 @@ def evaluate_cache_hit(
         "rate_upper": hi,
     }
     evidence: dict[str, Any] = {**values, "min_rate": floor, "min_lookups": min_lookups,
-                                "bounds": "Wilson score, one-sided 95%", "window": window.to_dict()}
+                                "bounds": "Clopper-Pearson, one-sided 95%", "window": window.to_dict()}
 
     def result(status: Status, summary: str) -> GateResult:
         return GateResult(gate=gate, status=status, summary=summary, measured=rate, threshold=floor,

@@ -2,7 +2,7 @@
 
 A global average hides a broken edge: one region at 5% errors among ten healthy ones averages
 out under 1%. So each region is judged on its own, and every region over the cap is named.
-A region counts as over the cap when the one-sided 95% Wilson lower bound of its rate is above
+A region counts as over the cap when the one-sided 95% Clopper-Pearson lower bound of its rate is above
 it (a region with 1 error in 3 requests is watched, not rolled back); a region over the cap
 without that proof makes the gate inconclusive.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gates.error_budget import wilson_bounds
+from gates.error_budget import proportion_bounds
 from gates.metrics import Counters, Window
 from gates.policy import RegionalErrorConfig
 from gates.result import GateResult, Status
@@ -32,7 +32,7 @@ def evaluate_regional(
     watch: list[str] = []
     for name in sorted(regions):
         c = regions[name]
-        lo, hi = wilson_bounds(c.errors, c.requests)
+        lo, hi = proportion_bounds(c.errors, c.requests)
         rate = c.error_rate
         row: dict[str, Any] = {"requests": c.requests, "errors": c.errors, "error_rate": rate,
                                "rate_lower": lo, "rate_upper": hi}
@@ -45,7 +45,7 @@ def evaluate_regional(
                      default=None)
     values: dict[str, Any] = {"regions": per_region, "over_cap": over, "watch": watch,
                               "worst_error_rate": worst_rate}
-    evidence: dict[str, Any] = {**values, "max_rate": cap, "bounds": "Wilson score, one-sided 95%",
+    evidence: dict[str, Any] = {**values, "max_rate": cap, "bounds": "Clopper-Pearson, one-sided 95%",
                                 "window": window.to_dict()}
 
     def result(status: Status, summary: str) -> GateResult:
