@@ -7,6 +7,7 @@ from typing import Any
 
 from gates.accessibility import AccessibilityGate, DuplicateAltGate
 from gates.image_budget import ImageBudgetGate
+from gates.metadata import MetadataGate
 from gates.policy import PreviewGates
 from gates.protocol import ImageGate, ReleaseGate
 from gates.result import GateResult
@@ -19,6 +20,7 @@ IMAGE_GATES: dict[str, ImageGate] = {
     # Without a read_text function a policy's terms_file is reported as inconclusive; the bot
     # replaces this entry with one that can read the team's file.
     "sensitivity": SensitivityGate(),
+    "metadata": MetadataGate(),
 }
 
 RELEASE_GATES: dict[str, ReleaseGate] = {
