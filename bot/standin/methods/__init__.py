@@ -1,0 +1,1 @@
+"""Packaged Slack Web API method descriptions (data only)."""
