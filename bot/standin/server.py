@@ -302,7 +302,10 @@ class SlackStandIn:
                 raise SlackError("not_allowed_token_type")
             raise SlackError("invalid_auth")
         allowed = self.app_tokens if wants_app_token else self.bot_tokens
-        if allowed is not None and token not in allowed:
+        if allowed is None:
+            if not token.startswith("xapp-" if wants_app_token else "xoxb-"):
+                raise SlackError("invalid_auth")
+        elif token not in allowed:
             raise SlackError("invalid_auth")
 
     # -- shared checks -------------------------------------------------------------------------
@@ -472,14 +475,14 @@ class SlackStandIn:
             out = self._spec_example("conversations.open")
             out["channel"] = {"id": cid}
             return out
-        out: dict[str, Any] = json.loads(
+        rich: dict[str, Any] = json.loads(
             json.dumps(self.specs["conversations.open"].examples["success_with_return_im"])
         )
         if not already:
-            out.pop("no_op", None)
-            out.pop("already_open", None)
-        out["channel"].update(id=cid, user=users[0], created=int(time.time()))
-        return out
+            rich.pop("no_op", None)
+            rich.pop("already_open", None)
+        rich["channel"].update(id=cid, user=users[0], created=int(time.time()))
+        return rich
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.state.users.get(str(args.get("user")))
