@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from bot.image_metadata import metadata_of
 from gates.subject import ImageFacts, Pixels
 
 try:  # AVIF support is built into Pillow >= 11.3; older installs may have the plugin.
@@ -62,6 +63,8 @@ def inspect_image(root: Path, rel: str, max_pixels: int) -> ImageFacts:
                 icc = im.info.get("icc_profile")
                 has_alpha = "A" in mode or "transparency" in im.info
                 im.load()  # full decode: truncated or corrupt data fails here
+                # metadata (issue 7): after load(), PNG text chunks that follow the pixels are known
+                meta_text, meta_flags = metadata_of(im)
                 if orientation in (5, 6, 7, 8):
                     w, h = h, w
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
@@ -70,7 +73,8 @@ def inspect_image(root: Path, rel: str, max_pixels: int) -> ImageFacts:
     return ImageFacts(
         path=rel, exists=True, size_bytes=size, format=fmt, width=w, height=h, mode=mode,
         frames=frames, exif_orientation=orientation, has_alpha=has_alpha,
-        icc_profile_name="embedded" if icc else None,
+        icc_profile_name=meta_flags.get("icc_profile") or ("embedded" if icc else None),
+        metadata_text=meta_text, metadata_flags=meta_flags,
     )
 
 
