@@ -20,6 +20,9 @@ from gates.result import GateResult
 from storage.audit import GENESIS, entry_body, entry_hash
 from storage.models import ApprovalRequest, AuditEvent, Decision, GateResultRow, PhaseRun, Release
 
+# Pausing keeps the open approval request: after resume the same buttons work again.
+_KEEPS_REQUEST = ("awaiting", "blocked", "paused")
+
 # Any constant works; it only has to be the same for every replica.
 _AUDIT_LOCK_KEY = 0x72656C67
 
@@ -236,7 +239,7 @@ class Store:
                 run = PhaseRun(release_id=release_id, phase=change.to_phase, started_at=now)
                 s.add(run)
                 await s.flush()
-            if change.to_state != "awaiting":
+            if change.to_state not in _KEEPS_REQUEST:
                 await self._supersede_requests(s, release_id)
             release = await s.get(Release, release_id)
             assert release is not None
@@ -302,12 +305,13 @@ class Store:
             run = await s.get(PhaseRun, run_id)
             assert run is not None
             run.outcome = run_outcome
-            if change.to_state != "awaiting":
+            if change.to_state not in ("awaiting", "blocked"):
                 run.finished_at = now
             s.add(run)
             await self._supersede_requests(s, release_id)
             request: ApprovalRequest | None = None
-            if change.to_state == "awaiting":
+            # A blocked phase gets a request too: Reject and "Re-run gates" still need a target.
+            if change.to_state in ("awaiting", "blocked"):
                 request = ApprovalRequest(
                     release_id=release_id, phase_run_id=run_id, phase=change.to_phase, channel_id=channel_id,
                     owners=owners, gate_snapshot=[r.to_dict() for r in results], created_at=now,

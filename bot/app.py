@@ -1,0 +1,111 @@
+"""Assembles the bot: database, Slack client, Bolt app, lifecycle, HTTP routes."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot import api
+from bot.lifecycle import Clock, Lifecycle
+from bot.listeners.register import register
+from bot.settings import Settings
+from bot.slack_client import Slack, make_client
+from gates.policy import Policy
+from storage.db import current_revision, make_engine, upgrade
+from storage.repo import Store
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class StartupError(RuntimeError):
+    """Start-up cannot continue; the message is one line for the operator."""
+
+
+async def prepare_database(url: str) -> AsyncEngine:
+    engine = make_engine(url)
+    if engine.dialect.name == "sqlite":
+        await upgrade(engine)  # SQLite is per-process and created on first start
+    else:
+        rev = await current_revision(engine)
+        from alembic.script import ScriptDirectory
+        from alembic.config import Config
+
+        from storage.db import MIGRATIONS
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        head = ScriptDirectory.from_config(cfg).get_current_head()
+        if rev != head:
+            await engine.dispose()
+            raise StartupError(
+                f"database schema is at {rev or 'nothing'}, this version needs {head}: run `releasegate db upgrade`"
+            )
+    return engine
+
+
+@dataclass
+class Bot:
+    settings: Settings
+    engine: AsyncEngine
+    store: Store
+    slack: Slack
+    bolt: AsyncApp
+    lifecycle: Lifecycle
+
+    async def close(self) -> None:
+        await self.lifecycle.drain(timeout=10)
+        for t in list(self.lifecycle.tasks):
+            t.cancel()
+        await self.engine.dispose()
+
+
+async def build_bot(settings: Settings, policy: Policy, *, clock: Clock = utcnow) -> Bot:
+    if not settings.slack_bot_token:
+        raise StartupError("setting SLACK_BOT_TOKEN is required (xoxb-…)")
+    engine = await prepare_database(settings.database_url)
+    store = Store(engine)
+    client = make_client(settings.slack_bot_token, settings.slack_api_url)
+    slack = Slack(client)
+    bolt = AsyncApp(
+        token=settings.slack_bot_token,
+        signing_secret=settings.slack_signing_secret or "socket-mode-has-no-signing-secret",
+        client=client,
+        # Socket Mode requests arrive over our own authenticated websocket; only HTTP needs signatures.
+        request_verification_enabled=settings.slack_signing_secret is not None,
+    )
+    lifecycle = Lifecycle(store=store, slack=slack, policy=policy, releases_dir=Path(settings.releases_dir),
+                          clock=clock)
+    register(bolt, lifecycle)
+    return Bot(settings, engine, store, slack, bolt, lifecycle)
+
+
+def build_web_app(bot: Bot) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+
+    async def slack_events(request: web.Request) -> web.StreamResponse:
+        bolt_req = await to_bolt_request(request)
+        bolt_resp = await bot.bolt.async_dispatch(bolt_req)
+        return await to_aiohttp_response(bolt_resp)
+
+    async def healthz(_: web.Request) -> web.Response:
+        try:
+            await bot.store.list_releases(limit=1)
+        except Exception as exc:  # the health check says what is wrong instead of a 500 trace
+            return web.json_response({"ok": False, "database": str(exc)[:200]}, status=503)
+        return web.json_response({"ok": True})
+
+    app.router.add_post("/slack/events", slack_events)
+    app.router.add_get("/healthz", healthz)
+    api.add_routes(app, bot)
+    return app

@@ -1,0 +1,1 @@
+"""Block Kit builders: pure functions from our data to Slack message dicts."""

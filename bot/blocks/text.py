@@ -1,0 +1,53 @@
+"""Safe mrkdwn: user text is escaped so that `<!channel>` or `<http://x|y>` reach Slack as text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+SECTION_LIMIT = 3000
+
+
+def esc(text: str | None) -> str:
+    if text is None:
+        return ""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mention(user_or_group: str) -> str:
+    """Mention a user (U…/W…) or a user group (S…); IDs come from the policy, never from input."""
+    if user_or_group.startswith("S"):
+        return f"<!subteam^{user_or_group}>"
+    return f"<@{user_or_group}>"
+
+
+def mentions(ids: Iterable[str]) -> str:
+    return ", ".join(mention(i) for i in ids) or "nobody"
+
+
+def when(at: datetime) -> str:
+    """A Slack date token: shown in each reader's own time zone, with a UTC fallback."""
+    fallback = at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def clip(text: str, limit: int = SECTION_LIMIT) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: limit - 2] + " …"
+
+
+def section(text: str) -> dict[str, object]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text)}}
+
+
+def context(text: str) -> dict[str, object]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text)}]}
+
+
+def header(text: str) -> dict[str, object]:
+    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, 150), "emoji": True}}
+
+
+def plain(text: str, limit: int = 75) -> dict[str, object]:
+    return {"type": "plain_text", "text": clip(text, limit), "emoji": True}

@@ -1,0 +1,67 @@
+"""Finding and checking a release bundle on disk before anything is created."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.images import inspect_image, resolve_inside
+from gates.bundle import RELEASE_NAME, Bundle, BundleError, parse_bundle
+
+MAX_BUNDLE_YAML_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class LoadedBundle:
+    name: str
+    root: Path
+    bundle: Bundle
+
+
+def check_name(name: str) -> str | None:
+    if not RELEASE_NAME.match(name):
+        return (
+            "release names are lower-case letters, digits, '.', '_' or '-' (max 63), "
+            "and name a folder in the releases directory"
+        )
+    return None
+
+
+def load_bundle(releases_dir: Path, name: str) -> LoadedBundle:
+    problem = check_name(name)
+    if problem:
+        raise BundleError(f"{name!r}: {problem}")
+    if not releases_dir.is_dir():
+        raise BundleError(f"releases directory {releases_dir} does not exist (RELEASEGATE_RELEASES_DIR)")
+    root = releases_dir / name
+    try:
+        real_root = resolve_inside(releases_dir, name)
+    except ValueError as exc:
+        raise BundleError(str(exc)) from None
+    manifest = real_root / "release.yml"
+    if not manifest.is_file():
+        raise BundleError(f"{name}/release.yml not found in {releases_dir}")
+    if manifest.stat().st_size > MAX_BUNDLE_YAML_BYTES:
+        raise BundleError(f"{name}/release.yml is over {MAX_BUNDLE_YAML_BYTES:,} bytes")
+    try:
+        text = manifest.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BundleError(f"{name}/release.yml is not UTF-8 text") from None
+    bundle = parse_bundle(text, source=f"{name}/release.yml")
+    return LoadedBundle(name=name, root=root, bundle=bundle)
+
+
+def precheck(loaded: LoadedBundle, max_pixels: int) -> list[str]:
+    """Every referenced file exists inside the bundle and decodes; one line per problem.
+
+    Runs the full decode, so callers run it off the event loop.
+    """
+    problems: list[str] = []
+    for img in loaded.bundle.images:
+        for rel in (img.candidate, img.baseline, img.logo.reference if img.logo else None):
+            if rel is None:
+                continue
+            facts = inspect_image(loaded.root, rel, max_pixels)
+            if facts.error:
+                problems.append(f"{loaded.name}/{facts.error}")
+    return problems

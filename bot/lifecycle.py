@@ -1,0 +1,446 @@
+"""The release lifecycle: start, run a phase's gates, decide, move on, and tell Slack.
+
+Each step is: decide with ``gates.phases`` → record with ``storage`` (one transaction with its
+audit entry) → tell Slack. Slack failures are logged and never undo a recorded decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from slack_sdk.errors import SlackApiError
+
+from bot.authz import is_owner
+from bot.blocks import gates as gate_blocks
+from bot.blocks import release as release_blocks
+from bot.blocks.text import esc
+from bot.bundle_loader import load_bundle, precheck
+from bot.preview_runner import run_preview
+from bot.slack_client import Slack
+from bot.views import decision_view, release_policy, release_view, snapshot
+from gates.bundle import Bundle, BundleError
+from gates.durations import format_duration
+from gates.phases import Event, Phase, Refused, State, Transition, apply
+from gates.policy import ImageBudgetConfig, Policy
+from gates.result import GateResult, Status, worst
+from storage.models import ApprovalRequest, PhaseRun, Release
+from storage.repo import AlreadyActive, AuditNote, StateChange, Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+BOT = "releasegate"
+
+
+class PhaseEvaluator(Protocol):
+    """Produces a phase's gate results for a release (Canary and Global read live metrics)."""
+
+    async def __call__(self, release: Release, run: PhaseRun, policy: Policy) -> list[GateResult]: ...
+
+
+async def _no_metrics_gates(release: Release, run: PhaseRun, policy: Policy) -> list[GateResult]:
+    return []
+
+
+@dataclass
+class Lifecycle:
+    store: Store
+    slack: Slack
+    policy: Policy
+    releases_dir: Path
+    clock: Clock
+    evaluators: dict[Phase, PhaseEvaluator] = field(default_factory=dict)
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    # Called after every recorded state change (the traffic controller and timers hook in here).
+    on_change: list[Callable[[Release], Awaitable[None]]] = field(default_factory=list)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=what)
+        self.tasks.add(task)
+
+        def _done(t: asyncio.Task[Any]) -> None:
+            self.tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("background task %s failed", what, exc_info=t.exception())
+
+        task.add_done_callback(_done)
+        return task
+
+    async def drain(self, timeout: float = 30) -> None:
+        """Wait for background work (tests and shutdown)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.tasks and asyncio.get_running_loop().time() < deadline:
+            await asyncio.wait(set(self.tasks), timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+
+    async def _safe(self, what: str, coro: Awaitable[Any]) -> Any:
+        try:
+            return await coro
+        except SlackApiError as exc:
+            log.error("Slack call failed while %s: %s", what, exc.response.get("error"))
+        except Exception:
+            log.exception("failed while %s", what)
+        return None
+
+    async def _changed(self, release: Release) -> None:
+        await self._refresh_root(release)
+        for hook in self.on_change:
+            await self._safe(f"notifying change of {release.name}", hook(release))
+
+    async def _refresh_root(self, release: Release) -> None:
+        if not release.root_ts:
+            return
+        view = release_view(release)
+        await self._safe(
+            f"updating root message of {release.name}",
+            self.slack.update(release.channel_id, release.root_ts, release_blocks.root_text(view),
+                              release_blocks.root_blocks(view)),
+        )
+
+    async def _thread(self, release: Release, text: str, blocks: list[dict[str, Any]] | None = None) -> str | None:
+        result: str | None = await self._safe(
+            f"posting to the thread of {release.name}",
+            self.slack.post(release.channel_id, text, blocks, thread_ts=release.root_ts),
+        )
+        return result
+
+    # -- start ---------------------------------------------------------------------------
+
+    async def start(self, name: str, channel: str, user: str) -> None:
+        """Runs after the slash command was acked; every problem goes back to the user privately."""
+        try:
+            loaded = load_bundle(self.releases_dir, name)
+        except BundleError as exc:
+            await self.slack.ephemeral(channel, user, f"⚠️ Cannot start *{esc(name)}*: {esc(str(exc))}")
+            return
+        limit = (self.policy.phases.preview.gates.image_budget or ImageBudgetConfig()).max_pixels
+        problems = await asyncio.to_thread(precheck, loaded, limit)
+        if problems:
+            shown = "\n".join(f"• {esc(p)}" for p in problems[:15])
+            more = f"\n…and {len(problems) - 15} more" if len(problems) > 15 else ""
+            await self.slack.ephemeral(
+                channel, user, f"⚠️ Cannot start *{esc(name)}*: fix these files in the bundle first.\n{shown}{more}"
+            )
+            return
+        now = self.clock()
+        try:
+            release, run = await self.store.create_release(
+                name=name, title=loaded.bundle.title, channel_id=channel, requested_by=user,
+                bundle_dir=str(loaded.root), bundle=loaded.bundle.to_dict(), policy=self.policy.to_dict(),
+                phase=Phase.PREVIEW.value, state=State.RUNNING.value, now=now,
+            )
+        except AlreadyActive as exc:
+            view = release_view(exc.existing)
+            await self.slack.ephemeral(
+                channel, user,
+                f"*{esc(name)}* is already in progress ({view.phase.label}, {release_blocks.state_words(view.state)}). "
+                f"See `/release status {name}`.",
+            )
+            return
+        view = release_view(release)
+        root_ts = await self._safe(
+            f"posting root message of {name}",
+            self.slack.post(channel, release_blocks.root_text(view), release_blocks.root_blocks(view)),
+        )
+        if root_ts:
+            await self.store.set_root_ts(release.id or 0, root_ts)
+            release.root_ts = root_ts
+        await self._begin_phase(release, run)
+
+    async def _begin_phase(self, release: Release, run: PhaseRun) -> None:
+        policy = release_policy(release)
+        phase = Phase(release.phase)
+        cfg = policy.phase(phase)
+        view = release_view(release)
+        scope = f"{len(view.image_ids)} image(s)"
+        if phase is not Phase.PREVIEW:
+            traffic = getattr(cfg, "traffic", None)
+            if traffic is not None:
+                scope += f", traffic steps {', '.join(f'{s:g}%' for s in traffic.steps)}"
+        ts = await self._thread(
+            release, f"{phase.label} started for {release.name}",
+            release_blocks.phase_started_blocks(view, cfg.owners.primary, format_duration(cfg.sla_delta), scope),
+        )
+        if ts and run.id:
+            await self.store.set_status_message(run.id, ts)
+        self.spawn(self.run_gates(release.id or 0, run.id or 0), f"gates:{release.name}:{phase.value}")
+
+    # -- gates ---------------------------------------------------------------------------
+
+    async def _evaluate(self, release: Release, run: PhaseRun, policy: Policy) -> list[GateResult]:
+        phase = Phase(release.phase)
+        if phase is Phase.PREVIEW:
+            bundle = Bundle.model_validate(release.bundle)
+            report = await asyncio.to_thread(run_preview, Path(release.bundle_dir), bundle, policy.phases.preview.gates)
+            return report.results
+        evaluator = self.evaluators.get(phase, _no_metrics_gates)
+        return await evaluator(release, run, policy)
+
+    async def run_gates(self, release_id: int, run_id: int) -> None:
+        release = await self.store.release(release_id)
+        run = await self.store.current_run(release_id)
+        if release is None or run is None or run.id != run_id or release.state != State.RUNNING.value:
+            return
+        policy = release_policy(release)
+        try:
+            results = await self._evaluate(release, run, policy)
+        except Exception as exc:
+            log.exception("gates of %s crashed", release.name)
+            results = [GateResult(gate="gate_runner", status=Status.FAIL,
+                                  summary=f"the gates could not run: {type(exc).__name__}: {exc}")]
+        status = worst(r.status for r in results) if results else Status.PASS
+        await self.record_results(release, run, policy, results, status)
+
+    async def record_results(
+        self, release: Release, run: PhaseRun, policy: Policy, results: Sequence[GateResult], status: Status
+    ) -> None:
+        phase = Phase(release.phase)
+        passed = status in (Status.PASS, Status.WARN)
+        event = Event.GATES_PASSED if passed else Event.GATES_FAILED
+        t = apply(snapshot(release), event)
+        if isinstance(t, Refused):
+            log.info("gate results for %s dropped: %s", release.name, t.reason)
+            return
+        owners = policy.owners(phase).primary
+        failed_gates = sorted({r.gate for r in results if r.status in (Status.FAIL, Status.INCONCLUSIVE)})
+        outcome = await self.store.record_gate_results(
+            release.id or 0, run.id or 0, results, _change(t),
+            AuditNote(BOT, "gates.evaluated", status.value,
+                      {"run": run.id, "results": len(results), "failed_gates": failed_gates}),
+            self.clock(), run_outcome="passed" if passed else "failed", owners=owners + policy.owners(phase).backup,
+            channel_id=release.channel_id, traffic_percent=0.0 if t.after.state is State.ROLLED_BACK else None,
+        )
+        if outcome is False:
+            return
+        fresh = await self.store.release(release.id or 0)
+        assert fresh is not None
+        request = outcome if isinstance(outcome, ApprovalRequest) else None
+        if t.after.state is State.ROLLED_BACK:
+            await self._announce_rollback(fresh, results, reason=None)
+        else:
+            await self._post_results(fresh, run, results, request, policy)
+        await self._changed(fresh)
+
+    async def _post_results(self, release: Release, run: PhaseRun, results: Sequence[GateResult],
+                            request: ApprovalRequest | None, policy: Policy) -> None:
+        phase = Phase(release.phase)
+        cfg = policy.phase(phase)
+        blocks = gate_blocks.results_blocks(
+            release_name=release.name, phase=phase, results=results, owners=cfg.owners.primary,
+            request_id=request.id if request else None, run_id=run.id or 0,
+            sla_text=format_duration(cfg.sla_delta),
+        )
+        text = f"{phase.label} gates for {release.name}: {gate_blocks.summary_text(results)}"
+        ts = await self._thread(release, text, blocks)
+        if ts and request and request.id:
+            await self.store.set_approval_message(request.id, ts)
+
+    async def _announce_rollback(self, release: Release, results: Sequence[GateResult], reason: str | None) -> None:
+        policy = release_policy(release)
+        owners = policy.owners(Phase(release.phase)).primary
+        failing = [r for r in results if r.status is Status.FAIL]
+        lines = [f"↩️ *{Phase(release.phase).label} rolled back* — traffic to the candidate is now 0%."]
+        for r in failing[:10]:
+            lines.append(
+                f"• *{esc(r.gate)}*: measured {gate_blocks.fmt_value(r.measured, r.unit)}, "
+                f"threshold {gate_blocks.fmt_value(r.threshold, r.unit)} — {esc(r.summary)}"
+            )
+        if reason:
+            lines.append(f"Reason: {esc(reason)}")
+        lines.append(f"{release_blocks.mentions(owners)}: fix and start it again with `/release start {release.name}`.")
+        await self._thread(release, f"{release.name} rolled back", [release_blocks.section("\n".join(lines))])
+
+    # -- decisions -----------------------------------------------------------------------
+
+    async def decide(self, request_id: int, user: str, decision: str, comment: str | None,
+                     reply: Callable[[str], Awaitable[None]]) -> None:
+        request = await self.store.approval_request(request_id)
+        release = await self.store.release(request.release_id) if request else None
+        if request is None or release is None:
+            await reply("This approval request no longer exists.")
+            return
+        policy = release_policy(release)
+        phase = Phase(request.phase)
+        owners = policy.owners(phase)
+        now = self.clock()
+        if not await is_owner(self.slack, user, owners.primary + owners.backup):
+            await self.store.audit(
+                AuditNote(user, f"decision.{decision}", "refused", {"request": request_id, "why": "not an owner"}),
+                now, release,
+            )
+            await reply(f"Only the {phase.label} owners ({release_blocks.mentions(owners.primary)}) can decide this phase."
+                        " Your attempt was recorded.")
+            return
+        if request.state != "awaiting":
+            await reply(await self._already_decided_text(request))
+            return
+        if (decision == "approve" and phase is Phase.PREVIEW and user == release.requested_by
+                and not policy.allow_self_approval):
+            await self.store.audit(
+                AuditNote(user, "decision.approve", "refused", {"request": request_id, "why": "four-eyes"}),
+                now, release,
+            )
+            await reply("You started this release, so someone else must approve its Preview (four-eyes rule).")
+            return
+        t = apply(snapshot(release), Event.APPROVE if decision == "approve" else Event.REJECT)
+        if isinstance(t, Refused):
+            await reply(f"Cannot {decision}: {t.reason}.")
+            return
+        result = await self.store.decide(
+            request_id, decision=decision, by=user, comment=comment, change=_change(t), now=now,
+            run_outcome="approved" if decision == "approve" else "rejected",
+            start_next_run=t.after.state is State.RUNNING,
+            note=AuditNote(user, f"decision.{decision}", decision,
+                           {"request": request_id, "comment": comment, "gates": _snapshot_digest(request)}),
+        )
+        if not result.decided:
+            if result.decision is not None:
+                await reply(await self._already_decided_text(request))
+            else:
+                await reply(f"Not recorded: {result.reason}.")
+            return
+        fresh = await self.store.release(release.id or 0)
+        assert fresh is not None and result.decision is not None
+        await self._rewrite_request(request, fresh, result.decision.decision, user, now, comment)
+        if decision == "approve":
+            await self._thread(fresh, f"{phase.label} finished",
+                               [release_blocks.section(release_blocks.phase_finished_text(phase, user, now))])
+        await self._changed(fresh)
+        if t.after.state is State.RUNNING and result.next_phase_run is not None:
+            await self._begin_phase(fresh, result.next_phase_run)
+        elif fresh.state in (State.COMPLETED.value, State.REJECTED.value):
+            await self._final_summary(fresh)
+
+    async def _rewrite_request(self, request: ApprovalRequest, release: Release, decision: str, user: str,
+                               at: datetime, comment: str | None) -> None:
+        if not request.message_ts:
+            return
+        results = [GateResult.from_dict(d) for d in request.gate_snapshot]
+        policy = release_policy(release)
+        phase = Phase(request.phase)
+        blocks = gate_blocks.results_blocks(
+            release_name=release.name, phase=phase, results=results, owners=policy.owners(phase).primary,
+            request_id=None, run_id=request.phase_run_id,
+            sla_text=format_duration(policy.phase(phase).sla_delta),
+            decided_line=gate_blocks.decided_line(decision, user, at, comment),
+        )
+        verb = "approved" if decision == "approve" else "rejected"
+        await self._safe("rewriting the approval message",
+                         self.slack.update(request.channel_id, request.message_ts,
+                                           f"{phase.label} {verb} by {user}", blocks))
+
+    async def _already_decided_text(self, request: ApprovalRequest) -> str:
+        d = await self.store.decision_for(request.id or 0)
+        if d is None:
+            return "This request was superseded (the gates were re-run or the release moved on)."
+        verb = "approved" if d.decision == "approve" else "rejected"
+        return f"Already {verb} by <@{d.by}> at {d.at:%Y-%m-%d %H:%M UTC}; nothing changed."
+
+    async def _final_summary(self, release: Release) -> None:
+        decisions = [decision_view(d) for d in await self.store.decisions(release.id or 0)]
+        view = release_view(release)
+        await self._thread(release, f"{release.name}: {release_blocks.state_words(view.state)}",
+                           release_blocks.final_summary_blocks(view, decisions))
+
+    # -- owner commands ------------------------------------------------------------------
+
+    async def rerun(self, request_id: int, user: str, reply: Callable[[str], Awaitable[None]]) -> None:
+        request = await self.store.approval_request(request_id)
+        release = await self.store.release(request.release_id) if request else None
+        if request is None or release is None:
+            await reply("This request no longer exists.")
+            return
+        policy = release_policy(release)
+        owners = policy.owners(Phase(release.phase))
+        if user != release.requested_by and not await is_owner(self.slack, user, owners.primary + owners.backup):
+            await self.store.audit(AuditNote(user, "gates.rerun", "refused", {"why": "not an owner"}),
+                                   self.clock(), release)
+            await reply("Only the phase owners or the requester can re-run the gates.")
+            return
+        await self._transition(release, Event.RERUN, user, reply, reason=None)
+
+    async def owner_command(self, name: str, event: Event, user: str, reason: str | None,
+                            reply: Callable[[str], Awaitable[None]]) -> None:
+        release = await self.store.active_release(name) or await self.store.latest_release(name)
+        if release is None:
+            await reply(f"No release named *{esc(name)}*. See `/release list`.")
+            return
+        policy = release_policy(release)
+        owners = policy.owners(Phase(release.phase))
+        if not await is_owner(self.slack, user, owners.primary + owners.backup):
+            await self.store.audit(AuditNote(user, f"release.{event.value}", "refused", {"why": "not an owner"}),
+                                   self.clock(), release)
+            await reply(f"Only the {Phase(release.phase).label} owners ({release_blocks.mentions(owners.primary)}) "
+                        f"can {event.value} *{esc(name)}*. Your attempt was recorded.")
+            return
+        await self._transition(release, event, user, reply, reason)
+
+    async def _transition(self, release: Release, event: Event, user: str,
+                          reply: Callable[[str], Awaitable[None]], reason: str | None) -> None:
+        t = apply(snapshot(release), event)
+        if isinstance(t, Refused):
+            await reply(f"Cannot {event.value} *{esc(release.name)}*: {t.reason}.")
+            return
+        rolled_back = t.after.state is State.ROLLED_BACK
+        done = await self.store.transition(
+            release.id or 0, _change(t), AuditNote(user, f"release.{event.value}", "ok", {"reason": reason}),
+            self.clock(), start_run=event is Event.RERUN,
+            finish_run_as="rolled_back" if rolled_back else ("superseded" if event is Event.RERUN else None),
+            traffic_percent=0.0 if rolled_back else None,
+        )
+        if done is None:
+            await reply(f"*{esc(release.name)}* changed meanwhile; nothing done. Check `/release status {release.name}`.")
+            return
+        fresh, run = done
+        words = {Event.PAUSE: "⏸️ paused", Event.RESUME: "▶️ resumed", Event.RERUN: "🔁 re-running the gates",
+                 Event.ROLLBACK: "↩️ rolled back"}.get(event, event.value)
+        if rolled_back:
+            await self._announce_rollback(fresh, [], reason=f"requested by <@{user}>" + (f": {reason}" if reason else ""))
+        else:
+            why = f" — {esc(reason)}" if reason else ""
+            await self._thread(fresh, f"{release.name} {words}",
+                               [release_blocks.section(f"{words.capitalize()} by <@{user}>{why}")])
+        await self._changed(fresh)
+        if run is not None:
+            self.spawn(self.run_gates(fresh.id or 0, run.id or 0), f"gates:{fresh.name}:rerun")
+        elif event is Event.RESUME and fresh.state == State.RUNNING.value:
+            current = await self.store.current_run(fresh.id or 0)
+            if current is not None:
+                self.spawn(self.run_gates(fresh.id or 0, current.id or 0), f"gates:{fresh.name}:resume")
+
+    # -- recovery ------------------------------------------------------------------------
+
+    async def recover(self) -> int:
+        """After a restart: phases whose gates were running when we stopped run again."""
+        count = 0
+        for r in await self.store.list_releases(limit=500):
+            if r.state == State.RUNNING.value:
+                run = await self.store.current_run(r.id or 0)
+                if run is not None and run.outcome == "running":
+                    self.spawn(self.run_gates(r.id or 0, run.id or 0), f"gates:{r.name}:recover")
+                    count += 1
+        return count
+
+
+def _change(t: Transition) -> StateChange:
+    return StateChange(
+        from_phase=t.before.phase.value, from_state=t.before.state.value,
+        to_phase=t.after.phase.value, to_state=t.after.state.value,
+        paused_from=t.after.paused_from.value if t.after.paused_from else None,
+    )
+
+
+def _snapshot_digest(request: ApprovalRequest) -> list[dict[str, Any]]:
+    """What the approver saw, compactly: gate, image, status, headline number."""
+    return [
+        {"gate": d["gate"], "image": d.get("image_id"), "status": d["status"], "measured": d.get("measured"),
+         "threshold": d.get("threshold")}
+        for d in request.gate_snapshot
+    ]

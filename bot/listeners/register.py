@@ -1,0 +1,165 @@
+"""Wires the Bolt listeners. Each one acks within Slack's 3 seconds, then works in the background."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+from bot.blocks import release as release_blocks
+from bot.blocks.modals import REASON_ACTION, REASON_BLOCK, decision_modal
+from bot.blocks.text import esc
+from bot.lifecycle import Lifecycle
+from bot.listeners.parse import Command, UsageProblem, parse
+from bot.views import decision_view, release_view
+from gates.phases import Event, Phase
+
+log = logging.getLogger(__name__)
+
+OWNER_EVENTS = {"pause": Event.PAUSE, "resume": Event.RESUME, "rollback": Event.ROLLBACK}
+
+
+def _request_id(body: dict[str, Any]) -> int | None:
+    try:
+        value = json.loads(body["actions"][0]["value"])
+        return int(value["request"])
+    except (KeyError, IndexError, ValueError, TypeError):
+        return None
+
+
+def register(app: AsyncApp, lc: Lifecycle) -> None:
+    slack = lc.slack
+
+    @app.command("/release")
+    async def release_command(ack: AsyncAck, command: dict[str, Any]) -> None:
+        parsed = parse(command.get("text") or "")
+        if isinstance(parsed, UsageProblem):
+            await ack(blocks=release_blocks.usage_blocks(parsed.message), text=parsed.message)
+            return
+        if parsed.verb == "help":
+            await ack(blocks=release_blocks.usage_blocks(), text="releasegate usage")
+            return
+        await ack()
+        channel, user = command["channel_id"], command["user_id"]
+        lc.spawn(_run_command(lc, parsed, channel, user), f"command:{parsed.verb}")
+
+    @app.action("approve")
+    async def approve(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        rid = _request_id(body)
+        channel, user = body["channel"]["id"], body["user"]["id"]
+        if rid is None:
+            await slack.ephemeral(channel, user, "That button is malformed; nothing changed.")
+            return
+
+        async def reply(text: str) -> None:
+            await slack.ephemeral(channel, user, text)
+
+        lc.spawn(lc.decide(rid, user, "approve", None, reply), "decide:approve")
+
+    async def _open_modal(body: dict[str, Any], decision: str) -> None:
+        rid = _request_id(body)
+        channel, user = body["channel"]["id"], body["user"]["id"]
+        request = await lc.store.approval_request(rid) if rid is not None else None
+        release = await lc.store.release(request.release_id) if request else None
+        if request is None or release is None:
+            await slack.ephemeral(channel, user, "This approval request no longer exists.")
+            return
+        view = decision_modal(
+            decision=decision, request_id=request.id or 0, release_name=release.name,
+            phase_label=Phase(request.phase).label, channel=channel, message_ts=request.message_ts,
+        )
+        await slack.open_view(body["trigger_id"], view)
+
+    @app.action("reject")
+    async def reject(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        # The modal must open while the trigger_id is fresh (3 s), so this one is not spawned.
+        await _open_modal(body, "reject")
+
+    @app.action("approve_with_comment")
+    async def approve_with_comment(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await _open_modal(body, "approve")
+
+    @app.action("rerun")
+    async def rerun(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        rid = _request_id(body)
+        channel, user = body["channel"]["id"], body["user"]["id"]
+
+        async def reply(text: str) -> None:
+            await slack.ephemeral(channel, user, text)
+
+        if rid is None:
+            await reply("That button is malformed; nothing changed.")
+            return
+        lc.spawn(lc.rerun(rid, user, reply), "rerun")
+
+    @app.view("decision_modal")
+    async def decision_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+            rid, decision, channel = int(meta["request"]), str(meta["decision"]), str(meta["channel"])
+        except (ValueError, KeyError, TypeError):
+            await ack(response_action="errors", errors={REASON_BLOCK: "This form is malformed; close it and retry."})
+            return
+        if decision not in ("approve", "reject"):
+            await ack(response_action="errors", errors={REASON_BLOCK: "Unknown decision."})
+            return
+        value = (
+            view.get("state", {}).get("values", {}).get(REASON_BLOCK, {}).get(REASON_ACTION, {}).get("value") or ""
+        ).strip()
+        if decision == "reject" and len(value) < 3:
+            await ack(response_action="errors", errors={REASON_BLOCK: "Say why you reject (at least 3 characters)."})
+            return
+        await ack()
+        user = body["user"]["id"]
+
+        async def reply(text: str) -> None:
+            await slack.ephemeral(channel, user, text)
+
+        lc.spawn(lc.decide(rid, user, decision, value or None, reply), f"decide:{decision}")
+
+
+async def _run_command(lc: Lifecycle, cmd: Command, channel: str, user: str) -> None:
+    slack = lc.slack
+
+    async def reply(text: str) -> None:
+        await slack.ephemeral(channel, user, text)
+
+    if cmd.verb == "start":
+        assert cmd.name
+        await lc.start(cmd.name, channel, user)
+    elif cmd.verb == "list":
+        views = [release_view(r) for r in await lc.store.list_releases(limit=20)]
+        await slack.ephemeral(channel, user, "Recent releases", release_blocks.list_blocks(views))
+    elif cmd.verb == "status":
+        await _status(lc, cmd.name, channel, user)
+    elif cmd.verb in OWNER_EVENTS:
+        assert cmd.name
+        await lc.owner_command(cmd.name, OWNER_EVENTS[cmd.verb], user, cmd.reason, reply)
+
+
+async def _status(lc: Lifecycle, name: str | None, channel: str, user: str) -> None:
+    slack = lc.slack
+    if name is None:
+        active = [r for r in await lc.store.list_releases(limit=50)
+                  if r.state not in ("completed", "rejected", "rolled_back")]
+        if not active:
+            await slack.ephemeral(channel, user, "No release is in progress. `/release list` shows recent ones.")
+            return
+        await slack.ephemeral(channel, user, "Releases in progress",
+                              release_blocks.list_blocks([release_view(r) for r in active]))
+        return
+    release = await lc.store.latest_release(name)
+    if release is None:
+        await slack.ephemeral(channel, user, f"No release named *{esc(name)}*. See `/release list`.")
+        return
+    decisions = [decision_view(d) for d in await lc.store.decisions(release.id or 0)]
+    link = await slack.permalink(release.channel_id, release.root_ts) if release.root_ts else None
+    view = release_view(release)
+    await slack.ephemeral(channel, user, f"{name}: {view.phase.label}",
+                          release_blocks.status_blocks(view, decisions, link))

@@ -1,0 +1,61 @@
+"""Settings from the environment or ``.env`` (names are part of the external contract)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(ValueError):
+    """One line naming the setting and what is wrong with it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    slack_bot_token: str | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    database_url: str = Field(default="sqlite+aiosqlite:///./releasegate.db", alias="RELEASEGATE_DATABASE_URL")
+    policy_path: Path = Field(default=Path("./policy.yml"), alias="RELEASEGATE_POLICY")
+    releases_dir: Path = Field(default=Path("./releases"), alias="RELEASEGATE_RELEASES_DIR")
+    api_token: str | None = Field(default=None, alias="RELEASEGATE_API_TOKEN")
+    public_url: str | None = Field(default=None, alias="RELEASEGATE_PUBLIC_URL")
+    port: int = Field(default=3000, alias="PORT", ge=1, le=65535)
+    # How often the timer loop looks for due work (seconds). Tests use fractions.
+    tick_seconds: float = Field(default=2.0, alias="RELEASEGATE_TICK_SECONDS", gt=0)
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return v if v.endswith("/") else v + "/"
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, v: str | None) -> str | None:
+        if v is not None and v and not v.startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return v or None
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, v: str | None) -> str | None:
+        if v is not None and v and not v.startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return v or None
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field_name = str(first["loc"][0]) if first["loc"] else "settings"
+        alias = Settings.model_fields[field_name].alias if field_name in Settings.model_fields else field_name
+        msg = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"setting {alias or field_name}: {msg}") from None
