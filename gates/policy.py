@@ -118,6 +118,9 @@ class BrandConfig(_Strict):
     dominant_colors: int = Field(default=5, ge=1, le=16)
     # Clusters smaller than this share of the image are accents, not dominant colours.
     min_share: float = Field(default=0.05, ge=0, le=1)
+    # A near miss on a colour covering at least this share of the image is critical (it is what
+    # people see); smaller areas are warnings.
+    critical_share: float = Field(default=0.15, ge=0, le=1)
     logo_max_delta_e: float = Field(default=5.0, gt=0)
     logo_min_ssim: float = Field(default=0.90, ge=-1, le=1)
 

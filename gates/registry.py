@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gates.accessibility import AccessibilityGate, DuplicateAltGate
+from gates.brand import BrandGate
 from gates.image_budget import ImageBudgetGate
 from gates.metadata import MetadataGate
 from gates.policy import PreviewGates
@@ -21,6 +22,8 @@ IMAGE_GATES: dict[str, ImageGate] = {
     # replaces this entry with one that can read the team's file.
     "sensitivity": SensitivityGate(),
     "metadata": MetadataGate(),
+    # A Global-phase key: the Preview runner never enables it; the Global runner looks it up here.
+    "brand": BrandGate(),
 }
 
 RELEASE_GATES: dict[str, ReleaseGate] = {

@@ -62,6 +62,8 @@ class ImageSubject:
     # RGBA uint8 arrays (H, W, 4), orientation applied; present only for gates that need pixels.
     candidate_pixels: Pixels | None = None
     baseline_pixels: Pixels | None = None
+    # The approved logo (RGBA, from ``spec.logo.reference``) for the brand gate's logo-area check.
+    logo_pixels: Pixels | None = None
 
     @property
     def id(self) -> str:
