@@ -14,9 +14,11 @@ from gates.protocol import ImageGate, ReleaseGate
 from gates.result import GateResult
 from gates.sensitivity import SensitivityGate
 from gates.subject import ImageSubject
+from gates.visual.gate import VisualDiffGate
 
 IMAGE_GATES: dict[str, ImageGate] = {
     "image_budget": ImageBudgetGate(),
+    "visual_diff": VisualDiffGate(),
     "accessibility": AccessibilityGate(),
     # Without a read_text function a policy's terms_file is reported as inconclusive; the bot
     # replaces this entry with one that can read the team's file.

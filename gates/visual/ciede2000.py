@@ -1,0 +1,218 @@
+"""CIEDE2000 colour differences (Sharma, Wu & Dalal, 2005) in float32, band by band.
+
+sRGB → CIELAB uses the D65 white point and 2° observer with the same matrix and constants as
+scikit-image's ``rgb2lab``, so values can be checked against ``deltaE_ciede2000`` (kL=kC=kH=1).
+sRGB linearisation of a uint8 channel is a 256-entry table instead of a power per pixel.
+
+Only pixels whose colour differs at all are computed (an identical pixel has ΔE 0), in bands of
+at most ``_BAND`` pixels so memory stays at tens of MB even for a 12 MP frame that differs
+everywhere, as a re-encode does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from gates.subject import Pixels
+
+F32 = npt.NDArray[np.float32]
+JND = 2.3  # Sharma 2003: a CIELAB difference of about 2.3 is just noticeable
+
+_BAND = 1 << 18
+
+_c = np.arange(256, dtype=np.float64) / 255.0
+_SRGB_TO_LINEAR: F32 = np.where(_c > 0.04045, ((_c + 0.055) / 1.055) ** 2.4, _c / 12.92).astype(np.float32)
+_XYZ_FROM_RGB = np.array(
+    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
+)
+# Rows pre-divided by the D65 reference white, so X/Xn etc. come out of one multiply.
+_WHITE = np.array([0.95047, 1.0, 1.08883])
+_M: F32 = (_XYZ_FROM_RGB / _WHITE[:, None]).astype(np.float32)
+_25_POW_7 = np.float32(25.0**7)
+
+
+def _f(t: F32) -> F32:
+    # Branch-free blend: boolean-mask indexing and np.where cost ~10× more on mixed masks.
+    cube = t > np.float32(0.008856)
+    lin = t * np.float32(7.787) + np.float32(16.0 / 116.0)
+    blended: F32 = lin + cube * (np.cbrt(t) - lin)
+    return blended
+
+
+def rgb_to_lab(rgb: npt.NDArray[np.uint8]) -> tuple[F32, F32, F32]:
+    """(L, a, b) float32 for an (N, 3) or (N, 4) uint8 array (alpha ignored)."""
+    r = _SRGB_TO_LINEAR[rgb[:, 0]]
+    g = _SRGB_TO_LINEAR[rgb[:, 1]]
+    b = _SRGB_TO_LINEAR[rgb[:, 2]]
+    fx = _f(r * _M[0, 0] + g * _M[0, 1] + b * _M[0, 2])
+    fy = _f(r * _M[1, 0] + g * _M[1, 1] + b * _M[1, 2])
+    fz = _f(r * _M[2, 0] + g * _M[2, 1] + b * _M[2, 2])
+    big_l = fy * np.float32(116.0) - np.float32(16.0)
+    return big_l, (fx - fy) * np.float32(500.0), (fy - fz) * np.float32(200.0)
+
+
+def _pow7(x: F32) -> F32:
+    # np.power with an integer exponent is ~50× slower than three multiplications here.
+    x2 = x * x
+    x3 = x2 * x
+    x3 *= x2
+    x3 *= x2
+    return x3
+
+
+def _norm(a: F32, b: F32) -> F32:
+    # np.hypot guards against overflow we cannot have (|a|, |b| < 200) at 6× the cost.
+    return np.sqrt(a * a + b * b)
+
+
+def _hue(a: F32, b: F32) -> F32:
+    h = np.arctan2(b, a)
+    h += (h < 0) * np.float32(2 * np.pi)
+    return h
+
+
+def ciede2000(lab1: tuple[F32, F32, F32], lab2: tuple[F32, F32, F32]) -> F32:
+    """ΔE00 per element of two CIELAB triples of equal-length float32 arrays."""
+    l1, a1, b1 = lab1
+    l2, a2, b2 = lab2
+    f32 = np.float32
+    c_bar = (_norm(a1, b1) + _norm(a2, b2)) * f32(0.5)
+    c7 = _pow7(c_bar)
+    g = f32(1.5) - f32(0.5) * np.sqrt(c7 / (c7 + _25_POW_7))  # 1 + G
+    a1p = a1 * g
+    a2p = a2 * g
+    c1 = _norm(a1p, b1)
+    c2 = _norm(a2p, b2)
+    h1 = _hue(a1p, b1)
+    h2 = _hue(a2p, b2)
+
+    l_bar = (l1 + l2) * f32(0.5)
+    t = (l_bar - f32(50.0)) ** 2
+    s_l = f32(1.0) + f32(0.015) * t / np.sqrt(f32(20.0) + t)
+    l_term = (l2 - l1) / s_l
+
+    cp_bar = (c1 + c2) * f32(0.5)
+    c_term = (c2 - c1) / (f32(1.0) + f32(0.045) * cp_bar)
+
+    cc = c1 * c2
+    chromatic = cc != 0
+    two_pi = f32(2 * np.pi)
+    h_diff = h2 - h1
+    # Masks become arithmetic: boolean-mask indexing is ~10× slower on scattered masks.
+    d_h = h_diff - (h_diff > np.pi) * two_pi + (h_diff < -np.pi) * two_pi
+    d_h *= chromatic
+    dh_term = f32(2.0) * np.sqrt(cc) * np.sin(d_h * f32(0.5))
+
+    h_bar = h1 + h2
+    wrap = chromatic & (np.abs(h_diff) > np.pi)
+    # +2π when the sum is below 2π, −2π otherwise; an achromatic pair takes the sum (×2 then ½).
+    h_bar += wrap * np.where(h_bar < 2 * np.pi, two_pi, -two_pi)
+    h_bar *= f32(2.0) - chromatic
+    h_bar *= f32(0.5)
+    # T's four cosines from one sine/cosine pair (multiple-angle identities).
+    ch = np.cos(h_bar)
+    sh = np.sin(h_bar)
+    c2h = f32(2.0) * ch * ch - f32(1.0)
+    s2h = f32(2.0) * sh * ch
+    c3h = ch * (f32(4.0) * ch * ch - f32(3.0))
+    s3h = sh * (f32(3.0) - f32(4.0) * sh * sh)
+    c4h = f32(2.0) * c2h * c2h - f32(1.0)
+    s4h = f32(2.0) * s2h * c2h
+    cos30, sin30 = f32(np.cos(np.pi / 6)), f32(0.5)
+    cos6, sin6 = f32(np.cos(np.deg2rad(6))), f32(np.sin(np.deg2rad(6)))
+    cos63, sin63 = f32(np.cos(np.deg2rad(63))), f32(np.sin(np.deg2rad(63)))
+    t_h = (
+        f32(1.0)
+        - f32(0.17) * (ch * cos30 + sh * sin30)
+        + f32(0.24) * c2h
+        + f32(0.32) * (c3h * cos6 - s3h * sin6)
+        - f32(0.20) * (c4h * cos63 + s4h * sin63)
+    )
+    h_term = dh_term / (f32(1.0) + f32(0.015) * cp_bar * t_h)
+
+    cp7 = _pow7(cp_bar)
+    r_c = f32(2.0) * np.sqrt(cp7 / (cp7 + _25_POW_7))
+    z = (h_bar * f32(180.0 / np.pi) - f32(275.0)) * f32(1.0 / 25.0)
+    z *= z
+    # Capped so exp() stays out of float32 denormals, which are ~20× slower to compute with
+    # and change ΔE by less than 1e-30.
+    np.minimum(z, f32(80.0), out=z)
+    d_theta = f32(np.pi / 6) * np.exp(-z)
+    r_term = -np.sin(f32(2.0) * d_theta) * r_c * c_term * h_term
+
+    de2 = l_term * l_term + c_term * c_term + h_term * h_term + r_term
+    de: F32 = np.sqrt(np.maximum(de2, f32(0.0)))
+    return de
+
+
+@dataclass(frozen=True)
+class DeltaEStats:
+    """ΔE00 over the whole frame (identical pixels count as 0) and over the YIQ-changed pixels."""
+
+    mean: float
+    p95: float
+    max: float
+    jnd_fraction: float  # share of all pixels with ΔE00 > JND
+    changed_mean: float | None  # over the changed pixels only; None when none changed
+    changed_p95: float | None
+
+
+def _percentile(nonzero: F32, zeros: int, q: float) -> float:
+    """``np.percentile(values, q)`` (linear) of ``zeros`` zeros plus ``nonzero``, without the zeros."""
+    n = zeros + nonzero.size
+    if n == 0 or nonzero.size == 0:
+        return 0.0
+    pos = q / 100.0 * (n - 1)
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, n - 1)
+    ks = sorted({k - zeros for k in (lo, hi) if k >= zeros})
+    part = np.partition(nonzero, ks) if ks else nonzero
+
+    def at(k: int) -> float:
+        return 0.0 if k < zeros else float(part[k - zeros])
+
+    return at(lo) + (at(hi) - at(lo)) * (pos - lo)
+
+
+def delta_e_stats(
+    a: Pixels, b: Pixels, changed: npt.NDArray[np.bool_] | None = None, differ: npt.NDArray[np.bool_] | None = None
+) -> DeltaEStats:
+    """Statistics of ΔE00 between two same-sized opaque RGBA images."""
+    h, w = a.shape[:2]
+    total = h * w
+    flat_a = a.reshape(-1, a.shape[-1])
+    flat_b = b.reshape(-1, b.shape[-1])
+    if differ is None:
+        pa = np.ascontiguousarray(a).view(np.uint32).reshape(-1)
+        pb = np.ascontiguousarray(b).view(np.uint32).reshape(-1)
+        differ_flat = pa != pb
+    else:
+        differ_flat = differ.reshape(-1)
+    changed_flat = changed.reshape(-1) if changed is not None else None
+    parts: list[F32] = []
+    changed_parts: list[F32] = []
+    for s in range(0, total, _BAND):
+        idx = np.flatnonzero(differ_flat[s : s + _BAND])
+        if idx.size == 0:
+            continue
+        idx += s
+        de = ciede2000(rgb_to_lab(flat_a[idx]), rgb_to_lab(flat_b[idx]))
+        parts.append(de)
+        if changed_flat is not None:
+            changed_parts.append(de[changed_flat[idx]])
+    values = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    zeros = total - values.size
+    n_changed = int(changed_flat.sum()) if changed_flat is not None else 0
+    changed_values = np.concatenate(changed_parts) if changed_parts else np.zeros(0, dtype=np.float32)
+    return DeltaEStats(
+        mean=float(values.sum(dtype=np.float64)) / total if total else 0.0,
+        p95=_percentile(values, zeros, 95.0),
+        max=float(values.max()) if values.size else 0.0,
+        jnd_fraction=float(np.count_nonzero(values > JND)) / total if total else 0.0,
+        changed_mean=float(changed_values.mean(dtype=np.float64)) if n_changed else None,
+        # Every YIQ-changed pixel differs, so none of the changed values are implicit zeros.
+        changed_p95=_percentile(changed_values, 0, 95.0) if n_changed else None,
+    )
