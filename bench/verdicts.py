@@ -5,7 +5,9 @@
 For each σ (0.35, 0.5, 0.7), n per arm (200, 1,000, 5,000) and true Δp75 (0, +75, +150, +300 ms)
 we draw ``--draws`` seeded pairs of lognormal LCP cohorts. The baseline has median
 ``--median-ms``; the canary is the same lognormal scaled so that its true p75 is exactly Δ
-higher (a slower image slows every page load in proportion, it does not add a constant).
+higher (a slower image slows every page load in proportion, it does not add a constant;
+``--model shift`` adds a constant Δ instead, which leaves the canary's spread unchanged and so
+is easier to detect).
 Each pair is judged by
 
 * ours: ``gates.webvitals.evaluate_p75`` with the default policy (budget +150 ms,
@@ -89,6 +91,7 @@ class Cell:
     delta: float
     draws: int
     median: float
+    model: str = "scale"
 
 
 def run_cell(cell: Cell) -> tuple[Cell, Counter[str], Counter[str], float]:
@@ -101,12 +104,15 @@ def run_cell(cell: Cell) -> tuple[Cell, Counter[str], Counter[str], float]:
     ours: Counter[str] = Counter()
     kayenta: Counter[str] = Counter()
     t = time.perf_counter()
+    shift = 0.0
+    if cell.model == "shift":
+        mu_canary, shift = mu, cell.delta
     for draw in range(cell.draws):
         # One independent stream per (cell, draw), so any cell can be re-run alone.
         rng = np.random.default_rng([int(cell.sigma * 100), cell.n, int(cell.delta), draw])
         seed = int(rng.integers(2**32))
         b = rng.lognormal(mu, cell.sigma, cell.n)
-        c = rng.lognormal(mu_canary, cell.sigma, cell.n)
+        c = rng.lognormal(mu_canary, cell.sigma, cell.n) + shift
         r = evaluate_p75("lcp_p75", c, b, cfg, min_samples=policy.min_samples, observe=timedelta(minutes=30),
                          window=WINDOW, now=NOW, seed=seed)
         ours[r.status.value] += 1
@@ -118,9 +124,10 @@ def _rates(c: Counter[str], draws: int) -> str:
     return " ".join(f"{100 * c[s] / draws:5.1f}" for s in ("pass", "fail", "inconclusive"))
 
 
-def decision_quality(draws: int, median: float, workers: int, sizes: tuple[int, ...]) -> list[str]:
-    cells = [Cell(s, n, d, draws, median) for s in SIGMAS for n in sizes for d in DELTAS]
-    print(f"lognormal LCP, baseline median {median:.0f} ms, {draws} draws per cell; "
+def decision_quality(draws: int, median: float, workers: int, sizes: tuple[int, ...], model: str) -> list[str]:
+    cells = [Cell(s, n, d, draws, median, model) for s in SIGMAS for n in sizes for d in DELTAS]
+    how = "canary scaled" if model == "scale" else "canary = baseline + Δ"
+    print(f"lognormal LCP ({how}), baseline median {median:.0f} ms, {draws} draws per cell; "
           "budget +150 ms, min_samples 1,000; rates in %")
     print(f"{'σ':>5} {'n/arm':>6} {'Δp75':>6} {'p75 base':>9} | {'ours: pass  fail incon':>23} | "
           f"{'Kayenta MW: pass  fail':>22}")
@@ -181,10 +188,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="50 draws, for a smoke run")
     ap.add_argument("--speed-only", action="store_true")
+    ap.add_argument("--model", choices=("scale", "shift"), default="scale",
+                    help="scale: the canary lognormal is stretched (default); shift: a constant Δ is added")
+    ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     args = ap.parse_args(argv)
     draws = 50 if args.quick else args.draws
     t = time.perf_counter()
-    checks = [] if args.speed_only else decision_quality(draws, args.median_ms, args.workers, SIZES)
+    checks = [] if args.speed_only else decision_quality(draws, args.median_ms, args.workers,
+                                                               tuple(args.sizes), args.model)
     print()
     for line in checks:
         print(line)
