@@ -40,6 +40,8 @@ CONFUSABLES: Mapping[str, str] = {
     "ı": "i", "ɑ": "a", "ǀ": "l", "ɩ": "i", "ʏ": "y", "ᴄ": "c", "ᴏ": "o", "ᴠ": "v", "ᴡ": "w", "ᴢ": "z",
 }  # fmt: skip
 
+_KEEP_BEFORE_NFKC = frozenset({"ϲ", "Ϲ"})
+
 # Leetspeak; "1" is ambiguous, so both readings become forms.
 _LEET: Mapping[str, tuple[str, ...]] = {
     "0": ("o",), "1": ("i", "l"), "3": ("e",), "4": ("a",), "5": ("s",), "7": ("t",), "8": ("b",),
@@ -63,12 +65,14 @@ class Normalized:
     original: str
     text: str
     origin: tuple[int, ...]
+    # Per normalised character, the end of the original cluster (base letter plus its marks).
+    origin_end: tuple[int, ...]
     # Original indices whose character was changed by a trick (zero-width removed, NFKC, accents).
     tricks_at: Mapping[int, frozenset[str]] = field(default_factory=dict)
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Original [start, end) covering normalised [start, end)."""
-        return self.origin[start], self.origin[end - 1] + 1
+        return self.origin[start], self.origin_end[end - 1]
 
 
 def _is_removable(ch: str) -> bool:
@@ -79,6 +83,7 @@ def _is_removable(ch: str) -> bool:
 def normalize(text: str) -> Normalized:
     out: list[str] = []
     origin: list[int] = []
+    origin_end: list[int] = []
     tricks: dict[int, set[str]] = {}
     i = 0
     n = len(text)
@@ -99,7 +104,8 @@ def normalize(text: str) -> Normalized:
             # Marks with no precomposed letter (underlines, strike-throughs, Zalgo) are decoration.
             composed = "".join(c for c in composed if not unicodedata.combining(c))
             tricks.setdefault(i, set()).add(COMBINING)
-        folded = unicodedata.normalize("NFKC", composed)
+        # NFKC turns the lunate sigma (a perfect "c") into σ, losing the look-alike.
+        folded = composed if composed in _KEEP_BEFORE_NFKC else unicodedata.normalize("NFKC", composed)
         if folded != composed and not composed.isascii():
             tricks.setdefault(i, set()).add(COMPAT)
         folded = folded.casefold()
@@ -108,11 +114,13 @@ def normalize(text: str) -> Normalized:
                 continue
             out.append(_APOSTROPHES.get(c, c))
             origin.append(i)
+            origin_end.append(j)
         i = j
     return Normalized(
         original=text,
         text="".join(out),
         origin=tuple(origin),
+        origin_end=tuple(origin_end),
         tricks_at={k: frozenset(v) for k, v in tricks.items()},
     )
 
