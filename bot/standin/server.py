@@ -36,6 +36,7 @@ from bot.standin.state import (
     Ephemeral,
     FileRecord,
     Message,
+    ResponseUrlRecord,
     SlackState,
     ViewRecord,
 )
@@ -45,8 +46,12 @@ __all__ = ["SlackError", "SlackStandIn"]
 _T = TypeVar("_T")
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
-# The byte upload is not a Web API method; faults and the call log know it by this name.
+# The byte upload and response_url posts are not Web API methods; faults and the call log know
+# them by these names.
 UPLOAD = "upload"
+RESPONSE_URL = "response_url"
+# Slack lets an app use one response_url five times.
+_RESPONSE_URL_USES = 5
 
 
 class SlackError(Exception):
@@ -132,6 +137,7 @@ class SlackStandIn:
         app.router.add_post("/upload/v1/{file_id}", self._handle_upload)
         app.router.add_get("/files/{file_id}/{name}", self._handle_download)
         app.router.add_get("/socket", self._handle_socket)
+        app.router.add_post("/respond/{response_id}", self._handle_response_url)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -705,7 +711,7 @@ class SlackStandIn:
             return failure
         file = self.state.files.get(file_id)
         if file is None or file.uploaded:
-            return self._text_answer(record, 404, "Not Found")
+            return self._text_answer(record, 404, "file_not_found")
         content = await self._read_upload(request)
         file.content = content
         file.uploaded = True
@@ -728,14 +734,99 @@ class SlackStandIn:
             first = bytes(data) if first is None else first
         return first or b""
 
-    def _text_answer(self, record: CallRecord, status: int, text: str) -> web.Response:
+    def _text_answer(
+        self, record: CallRecord, status: int, text: str, messages: list[str] | None = None
+    ) -> web.Response:
         record.status = status
         record.response = {"ok": status == 200, "body": text}
         if status != 200:
-            record.response["error"] = "upload_failed"
+            record.response["error"] = text
+        if messages:
+            record.response["response_metadata"] = {"messages": messages}
         self.state.calls.append(record)
         self._notify()
         return web.Response(status=status, text=text, content_type="text/plain")
+
+    def new_response_url(self, channel: str, user: str, *, message_ts: str | None = None) -> str:
+        """A ``response_url`` to put in a slash command or interaction payload the test sends.
+
+        ``message_ts`` is the message the interaction came from, so ``replace_original`` and
+        ``delete_original`` know what to change.
+        """
+        channel_id = self.state.channel_id(channel) or channel
+        record = ResponseUrlRecord(
+            id=secrets.token_hex(8), channel=channel_id, user=user, message_ts=message_ts
+        )
+        self.state.response_urls[record.id] = record
+        return f"{self.root_url}respond/{record.id}"
+
+    async def _handle_response_url(self, request: web.Request) -> web.StreamResponse:
+        record = CallRecord(method=RESPONSE_URL, args={}, response=None, status=0, at=time.time())
+        try:
+            body = await request.json(loads=json.loads)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        record.args = body if isinstance(body, dict) else {}
+        failure = await self._maybe_fail(request, record, RESPONSE_URL)
+        if failure is not None:
+            return failure
+        target = self.state.response_urls.get(request.match_info["response_id"])
+        try:
+            if target is None:
+                raise SlackError("expired_url")
+            if target.uses >= _RESPONSE_URL_USES:
+                raise SlackError("used_url")
+            if not isinstance(body, dict):
+                raise SlackError("invalid_payload")
+            self._respond(target, body)
+            target.uses += 1
+        except SlackError as exc:
+            status = 404 if exc.error in ("expired_url", "used_url", "message_not_found") else 400
+            return self._text_answer(record, status, exc.error, exc.messages)
+        return self._text_answer(record, 200, "ok")
+
+    def _respond(self, target: ResponseUrlRecord, body: dict[str, Any]) -> None:
+        """Apply a response_url post the way Slack does: delete, replace, or post anew."""
+        original = self.state.find_message(target.channel, target.message_ts) if target.message_ts else None
+        if _flag(body.get("delete_original")):
+            if original is None:
+                raise SlackError("message_not_found")
+            self.state.channels[target.channel].messages.remove(original)
+            return
+        text, blocks, attachments = self._content(body)
+        if _flag(body.get("replace_original")) and original is not None:
+            original.edits.append(_edit_of(original))
+            original.text = text or ""
+            original.blocks = blocks
+            original.attachments = attachments
+            return
+        thread_ts = str(body["thread_ts"]) if body.get("thread_ts") else None
+        if body.get("response_type") == "in_channel":
+            channel = self._channel(target.channel)
+            channel.messages.append(
+                Message(
+                    channel=channel.id,
+                    ts=self.state.new_ts(),
+                    text=text or "",
+                    blocks=blocks,
+                    attachments=attachments,
+                    thread_ts=thread_ts,
+                    user=self.state.bot_user_id,
+                    bot_id=self.state.bot_id,
+                )
+            )
+            return
+        self.state.ephemeral_messages.append(
+            Ephemeral(
+                channel=target.channel,
+                user=target.user,
+                message_ts=self.state.new_ts(),
+                text=text or "",
+                blocks=blocks,
+                attachments=attachments,
+                thread_ts=thread_ts,
+            )
+        )
 
     async def _handle_download(self, request: web.Request) -> web.StreamResponse:
         file = self.state.files.get(request.match_info["file_id"])
@@ -867,6 +958,9 @@ class SlackStandIn:
 
     def new_trigger_id(self) -> str:
         return self.state.new_trigger_id()
+
+    def message(self, channel: str, ts: str) -> Message:
+        return self.state.message(channel, ts)
 
     def transcript(self) -> str:
         return self.state.transcript()

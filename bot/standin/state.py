@@ -23,6 +23,7 @@ __all__ = [
     "Ephemeral",
     "FileRecord",
     "Message",
+    "ResponseUrlRecord",
     "SlackState",
     "ViewRecord",
 ]
@@ -150,6 +151,17 @@ class ViewRecord:
 
 
 @dataclass
+class ResponseUrlRecord:
+    """A ``response_url`` the stand-in handed out for a slash command or interaction payload."""
+
+    id: str
+    channel: str
+    user: str
+    message_ts: str | None = None
+    uses: int = 0
+
+
+@dataclass
 class CallRecord:
     method: str
     args: dict[str, Any]
@@ -202,6 +214,7 @@ class SlackState:
         self.views: dict[str, ViewRecord] = {}
         self.calls: list[CallRecord] = []
         self.used_trigger_ids: set[str] = set()
+        self.response_urls: dict[str, ResponseUrlRecord] = {}
         self._ids = itertools.count(1)
         self._last_us = 0
         self._listeners: list[Callable[[], None]] = []
