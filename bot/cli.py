@@ -1,0 +1,101 @@
+"""`releasegate` command line: serve, demo, gate preview, audit verify/export, db upgrade."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.settings import Settings, SettingsError, load_settings
+from gates.bundle import BundleError
+from gates.policy import PolicyError
+from storage.db import DatabaseUrlError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="releasegate", description="Ship web images safely, gated in Slack.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the bot (HTTP on --port, or --socket-mode)")
+    serve.add_argument("--port", type=int, default=None, help="HTTP port (default: $PORT or 3000)")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--socket-mode", action="store_true", help="connect with SLACK_APP_TOKEN instead of HTTP")
+
+    demo = sub.add_parser("demo", help="a whole release against the local Slack stand-in, no credentials needed")
+    demo.add_argument("--out", default=None, help="folder for the transcript, charts and audit export")
+
+    try:
+        from bot.cli_gate import add_gate_parser
+
+        add_gate_parser(sub)
+    except ImportError:  # pragma: no cover - the visual gate CLI ships in the same package
+        pass
+
+    audit = sub.add_parser("audit", help="verify or export the audit log")
+    asub = audit.add_subparsers(dest="audit_command", required=True)
+    asub.add_parser("verify", help="recompute the hash chain; exit 1 naming the first bad entry")
+    exp = asub.add_parser("export", help="write the audit log as JSONL or CSV")
+    exp.add_argument("--format", choices=["jsonl", "csv"], required=True)
+    exp.add_argument("--release", default=None)
+    exp.add_argument("--out", required=True)
+
+    db = sub.add_parser("db", help="database maintenance")
+    dsub = db.add_subparsers(dest="db_command", required=True)
+    dsub.add_parser("upgrade", help="apply migrations")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (SettingsError, PolicyError, BundleError, DatabaseUrlError) as exc:
+        print(f"releasegate: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "gate":
+        from bot.cli_gate import gate_preview_main
+
+        return gate_preview_main(args)
+    if args.command == "demo":
+        from bot.demo import run_demo
+
+        return asyncio.run(run_demo(args.out))
+    settings = load_settings()
+    if args.command == "serve":
+        from bot.serve import serve
+
+        return asyncio.run(serve(settings, host=args.host, port=args.port or settings.port,
+                                 socket_mode=args.socket_mode))
+    if args.command == "db":
+        return asyncio.run(_db_upgrade(settings))
+    if args.command == "audit":
+        from bot.audit_cli import audit_export, audit_verify
+
+        if args.audit_command == "verify":
+            return asyncio.run(audit_verify(settings))
+        return asyncio.run(audit_export(settings, args.format, args.release, args.out))
+    return 2
+
+
+async def _db_upgrade(settings: Settings) -> int:
+    from storage.db import current_revision, make_engine, upgrade
+
+    engine = make_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        print(f"database at revision {await current_revision(engine)}")
+    finally:
+        await engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
