@@ -6,19 +6,19 @@ ourselves from the header (no pixel data is read) before anything is decoded.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from bot.image_metadata import metadata_of
 from gates.subject import ImageFacts, Pixels
 
-try:  # AVIF support is built into Pillow >= 11.3; older installs may have the plugin.
+with contextlib.suppress(ImportError):  # AVIF is built into Pillow >= 11.3; older installs need the plugin
     import pillow_avif  # type: ignore[import-not-found]  # noqa: F401
-except ImportError:
-    pass
 
 _FORMAT_NAMES = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "AVIF": "avif", "GIF": "gif"}
 
@@ -38,13 +38,25 @@ def resolve_inside(root: Path, rel: str) -> Path:
 
 def inspect_image(root: Path, rel: str, max_pixels: int) -> ImageFacts:
     """Read a file's header and verify it decodes fully, without keeping the pixels."""
+    return decode_image(root, rel, max_pixels, pixels=False)[0]
+
+
+def decode_image(
+    root: Path, rel: str, max_pixels: int, *, pixels: bool = True
+) -> tuple[ImageFacts, Pixels | None]:
+    """Facts about a file and, if asked, its RGBA pixels — from a single decode.
+
+    Decoding is the most expensive step of a visual diff; inspecting and then loading would do
+    it twice. Pixels are None whenever ``facts.error`` is set.
+    """
     try:
         path = resolve_inside(root, rel)
     except ImageLoadError as exc:
-        return ImageFacts(path=rel, exists=False, error=str(exc))
+        return ImageFacts(path=rel, exists=False, error=str(exc)), None
     if not path.is_file():
-        return ImageFacts(path=rel, exists=False, error=f"{rel}: file not found in the bundle")
+        return ImageFacts(path=rel, exists=False, error=f"{rel}: file not found in the bundle"), None
     size = path.stat().st_size
+    rgba: Pixels | None = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -56,9 +68,11 @@ def inspect_image(root: Path, rel: str, max_pixels: int) -> ImageFacts:
                         path=rel, exists=True, size_bytes=size, format=fmt, width=w, height=h,
                         error=f"{rel}: {w}×{h} = {w * h:,} pixels is over the {max_pixels:,} pixel limit;"
                         " refused without decoding",
-                    )
+                    ), None
                 orientation = im.getexif().get(0x0112)
                 frames = getattr(im, "n_frames", 1)
+                if frames > 1:
+                    im.seek(0)  # n_frames may have walked the file; compare the first frame
                 mode = im.mode
                 icc = im.info.get("icc_profile")
                 has_alpha = "A" in mode or "transparency" in im.info
@@ -67,22 +81,61 @@ def inspect_image(root: Path, rel: str, max_pixels: int) -> ImageFacts:
                 meta_text, meta_flags = metadata_of(im)
                 if orientation in (5, 6, 7, 8):
                     w, h = h, w
+                if pixels:
+                    rgba = to_rgba(im)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as exc:
-        return ImageFacts(path=rel, exists=True, size_bytes=size, error=f"{rel}: cannot decode ({exc})")
+        return ImageFacts(path=rel, exists=True, size_bytes=size, error=f"{rel}: cannot decode ({exc})"), None
     return ImageFacts(
         path=rel, exists=True, size_bytes=size, format=fmt, width=w, height=h, mode=mode,
         frames=frames, exif_orientation=orientation, has_alpha=has_alpha,
         icc_profile_name=meta_flags.get("icc_profile") or ("embedded" if icc else None),
         metadata_text=meta_text, metadata_flags=meta_flags,
-    )
+    ), rgba
+
+
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+def _to_srgb(im: Image.Image) -> Image.Image:
+    """Apply an embedded ICC profile (CMYK press profiles, Display P3, …) as a browser would.
+
+    Without one, CMYK falls back to Pillow's naive conversion and RGB is taken as sRGB.
+    """
+    icc = im.info.get("icc_profile")
+    if not icc or im.mode not in ("RGB", "RGBA", "CMYK"):
+        return im
+    try:
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if im.mode != "CMYK" and "srgb" in ImageCms.getProfileDescription(src).lower():
+            return im  # already sRGB: converting would only cost time
+        out_mode = "RGBA" if im.mode == "RGBA" else "RGB"
+        converted = ImageCms.profileToProfile(im, src, _SRGB, outputMode=out_mode)
+        return converted if converted is not None else im
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return im  # a broken profile is the file's problem, not a reason to refuse the pixels
+
+
+def to_rgba(im: Image.Image) -> Pixels:
+    """RGBA uint8 of the current frame with EXIF orientation and any ICC profile applied."""
+    oriented = ImageOps.exif_transpose(im)
+    if oriented.mode.startswith("I;16") or oriented.mode == "I":
+        # 16-bit grey: scale 0…65535 to 0…255 (rounding), never guess from the value range —
+        # a dark 16-bit image is still 16-bit.
+        arr = np.asarray(oriented, dtype=np.uint32)
+        scale = 65535 if oriented.mode.startswith("I;16") or arr.max() > 255 else 255
+        gray = ((arr * 255 + scale // 2) // scale).astype(np.uint8)
+        oriented = Image.fromarray(gray, "L")
+    oriented = _to_srgb(oriented)
+    return np.asarray(oriented.convert("RGBA"), dtype=np.uint8).copy()
 
 
 def load_rgba(root: Path, rel: str, max_pixels: int) -> Pixels:
     """Decode to RGBA uint8 with EXIF orientation applied (first frame of animations).
 
-    16-bit, palette and CMYK images are converted by Pillow's own conversions so that
-    the numbers we compare are what a browser shows, not raw channel values.
+    16-bit, palette and CMYK images are converted by Pillow's own conversions (and an embedded
+    ICC profile, when there is one) so that the numbers we compare are what a browser shows,
+    not raw channel values.
     """
     path = resolve_inside(root, rel)
     try:
@@ -90,14 +143,8 @@ def load_rgba(root: Path, rel: str, max_pixels: int) -> Pixels:
             if im.size[0] * im.size[1] > max_pixels:
                 raise ImageLoadError(f"{rel}: over the {max_pixels:,} pixel limit")
             im.seek(0)
-            oriented = ImageOps.exif_transpose(im)
-            if oriented.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr16 = np.asarray(oriented, dtype=np.uint32)
-                gray = (arr16 >> 8).astype(np.uint8) if arr16.max() > 255 else arr16.astype(np.uint8)
-                oriented = Image.fromarray(gray, "L")
-            rgba = oriented.convert("RGBA")
-            return np.asarray(rgba, dtype=np.uint8).copy()
+            return to_rgba(im)
     except ImageLoadError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageLoadError(f"{rel}: cannot decode ({exc})") from exc
