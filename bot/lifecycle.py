@@ -399,14 +399,14 @@ class Lifecycle:
             await reply(f"*{esc(release.name)}* changed meanwhile; nothing done. Check `/release status {release.name}`.")
             return
         fresh, run = done
-        words = {Event.PAUSE: "⏸️ paused", Event.RESUME: "▶️ resumed", Event.RERUN: "🔁 re-running the gates",
-                 Event.ROLLBACK: "↩️ rolled back"}.get(event, event.value)
+        words = {Event.PAUSE: "⏸️ Paused", Event.RESUME: "▶️ Resumed", Event.RERUN: "🔁 Gates re-run requested",
+                 Event.ROLLBACK: "↩️ Rolled back"}.get(event, event.value)
         if rolled_back:
             await self._announce_rollback(fresh, [], reason=f"requested by <@{user}>" + (f": {reason}" if reason else ""))
         else:
             why = f" — {esc(reason)}" if reason else ""
             await self._thread(fresh, f"{release.name} {words}",
-                               [release_blocks.section(f"{words.capitalize()} by <@{user}>{why}")])
+                               [release_blocks.section(f"{words} by <@{user}>{why}")])
         await self._changed(fresh)
         if run is not None:
             self.spawn(self.run_gates(fresh.id or 0, run.id or 0), f"gates:{fresh.name}:rerun")

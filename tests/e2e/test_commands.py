@@ -1,0 +1,138 @@
+"""Slash commands that answer privately, restarts, Slack failing, and Socket Mode."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.app import build_bot
+from tests.e2e.harness import CHANNEL, REQUESTER, REVIEWER, SRE, SRE_MEMBER, STRANGER, Env
+
+
+async def test_help_usage_and_unknown_subcommands(env: Env) -> None:
+    ans = await env.u.slash(REQUESTER, "help")
+    assert ans.status == 200 and "/release start NAME" in ans.text
+    ans = await env.u.slash(REQUESTER, "deploy <!channel> now")
+    assert ans.status == 200
+    assert "Unknown subcommand" in ans.text and "/release start NAME" in ans.text
+    assert "<!channel>" not in ans.text
+    ans = await env.u.slash(REQUESTER, "start")
+    assert "needs a release name" in ans.text
+    ans = await env.u.slash(REQUESTER, "start Bad/Name")
+    assert "release names are lower-case" in ans.text
+    await env.settle()
+    assert await env.bot.store.list_releases() == []  # type: ignore[union-attr]
+
+
+async def test_status_and_list_answer_privately(env: Env) -> None:
+    await env.u.slash(REQUESTER, "status")
+    await env.settle()
+    assert "No release is in progress" in env.ephemeral_text(REQUESTER)
+    await env.start("summer-hero")
+    await env.u.slash(STRANGER, "status summer-hero")
+    await env.u.slash(STRANGER, "list")
+    await env.u.slash(STRANGER, "status nothing-here")
+    await env.settle()
+    text = env.ephemeral_text(STRANGER)
+    assert "Release summer-hero" in text and "awaiting decision" in text
+    assert "Recent releases" in text
+    assert "No release named *nothing-here*" in text
+    # Nothing of that went into the channel for everyone.
+    assert all("Recent releases" not in m.rendered for m in env.standin.messages(CHANNEL, include_replies=True))
+
+
+async def test_pause_resume_rollback_are_owner_only(env: Env) -> None:
+    await env.start("summer-hero")
+    await env.u.slash(STRANGER, "pause summer-hero")
+    await env.settle()
+    assert "Only the Preview owners" in env.ephemeral_text(STRANGER)
+    await env.u.slash(REVIEWER, "pause summer-hero")
+    await env.settle()
+    rel = await env.bot.store.latest_release("summer-hero")  # type: ignore[union-attr]
+    assert rel is not None and rel.state == "paused"
+    assert "Paused by" in env.thread_text("summer-hero")
+    # Approving while paused is refused; resuming brings the same buttons back to life.
+    await env.press(REVIEWER, env.approval_message("summer-hero", "Preview"), "approve")
+    assert "paused" in env.ephemeral_text(REVIEWER)
+    await env.u.slash(REVIEWER, "resume summer-hero")
+    await env.settle()
+    await env.press(REVIEWER, env.approval_message("summer-hero", "Preview"), "approve")
+    rel = await env.bot.store.latest_release("summer-hero")  # type: ignore[union-attr]
+    assert rel is not None and rel.phase == "canary"
+    await env.u.slash(REVIEWER, "rollback summer-hero broken")
+    await env.settle()
+    assert "Only the Canary owners" in env.ephemeral_text(REVIEWER)
+    await env.u.slash(SRE_MEMBER, "rollback summer-hero LCP spike in EU")
+    await env.settle()
+    rel = await env.bot.store.latest_release("summer-hero")  # type: ignore[union-attr]
+    assert rel is not None and rel.state == "rolled_back" and rel.traffic_percent == 0
+    assert "LCP spike in EU" in env.thread_text("summer-hero")
+    # A rolled-back release can be started again, as a new attempt.
+    await env.start("summer-hero")
+    latest = await env.bot.store.latest_release("summer-hero")  # type: ignore[union-attr]
+    assert latest is not None and latest.attempt == 2
+    assert SRE
+
+
+async def test_state_survives_a_restart_mid_release(env: Env) -> None:
+    await env.start("summer-hero")
+    await env.press(REVIEWER, env.approval_message("summer-hero", "Preview"), "approve")
+    canary = env.approval_message("summer-hero", "Canary")
+    await env.shutdown()
+    await env.boot()  # same database, new process state
+    await env.press(SRE, canary, "approve")
+    rel = await env.bot.store.latest_release("summer-hero")  # type: ignore[union-attr]
+    assert rel is not None and rel.phase == "global" and rel.state == "awaiting"
+    assert "Global started" in env.thread_text("summer-hero")
+
+
+async def test_interrupted_gates_run_again_after_restart(env: Env) -> None:
+    # Simulate a crash while the Preview gates were running: the release is recorded, gates never finished.
+    bot = env.bot
+    assert bot is not None
+    original = bot.lifecycle.run_gates
+
+    async def crash(release_id: int, run_id: int) -> None:
+        raise asyncio.CancelledError
+
+    bot.lifecycle.run_gates = crash  # type: ignore[method-assign]
+    await env.start("summer-hero")
+    bot.lifecycle.run_gates = original  # type: ignore[method-assign]
+    rel = await bot.store.latest_release("summer-hero")
+    assert rel is not None and rel.state == "running"
+    await env.shutdown()
+    await env.boot()
+    await env.settle()
+    assert "Preview gates: PASS" in env.thread_text("summer-hero")
+
+
+async def test_slack_429_and_500_are_retried_and_nothing_is_lost(env: Env) -> None:
+    env.standin.inject_fault("chat.postMessage", kind="rate_limited", count=2, retry_after=1)
+    env.standin.inject_fault("chat.update", kind="server_error", count=2)
+    await env.start("summer-hero")
+    await env.press(REVIEWER, env.approval_message("summer-hero", "Preview"), "approve")
+    text = env.thread_text("summer-hero")
+    assert "Preview started" in text and "Preview finished" in text and "Canary started" in text
+    assert "Approved by" in env.approval_message("summer-hero", "Preview").rendered
+    statuses = [c.status for c in env.standin.calls]
+    assert 429 in statuses and 500 in statuses
+
+
+async def test_socket_mode_handles_slash_commands(env: Env) -> None:
+    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+    settings = env.settings().model_copy(update={"slack_signing_secret": None, "slack_app_token": "xapp-1-test"})
+    bot = await build_bot(settings, env.policy)
+    handler = AsyncSocketModeHandler(bot.bolt, "xapp-1-test")
+    await handler.connect_async()
+    try:
+        await env.standin.socket.wait_for_connection()
+        envelope = await env.standin.send_envelope("slash_commands", env.u.slash_form(REQUESTER, "help"))
+        ack = await env.standin.wait_for_ack(envelope, timeout=5)
+        assert "/release start NAME" in str(ack.payload)
+        envelope = await env.standin.send_envelope("slash_commands", env.u.slash_form(REQUESTER, "start summer-hero"))
+        await env.standin.wait_for_ack(envelope, timeout=5)
+        await bot.lifecycle.drain()
+        assert "Preview gates: PASS" in env.thread_text("summer-hero")
+    finally:
+        await handler.close_async()
+        await bot.close()
