@@ -140,9 +140,10 @@ class Env:
     async def decide_in_modal(self, user: str, message: Message, action_id: str, reason: str) -> Any:
         before = set(self.standin.views)
         await self.press(user, message, action_id)
-        new = [v for k, v in self.standin.views.items() if k not in before]
-        assert new, "no modal was opened"
-        view = new[-1]
+        # The listener acks before it calls views.open, so the modal appears a moment later.
+        view = await self.standin.wait_for(
+            lambda: next((v for k, v in self.standin.views.items() if k not in before), None), timeout=5
+        )
         ans = await self.u.submit_view(
             user, {**view.view, "id": view.id, "hash": view.hash},
             {"reason": {"reason_input": {"type": "plain_text_input", "value": reason}}},

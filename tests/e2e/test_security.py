@@ -110,7 +110,9 @@ async def test_approve_racing_reject_decides_once(env: Env) -> None:
     preview = env.approval_message("summer-hero", "Preview")
     before = set(env.standin.views)
     await env.press(REVIEWER, preview, "reject")
-    view = next(v for k, v in env.standin.views.items() if k not in before)
+    view = await env.standin.wait_for(
+        lambda: next((v for k, v in env.standin.views.items() if k not in before), None), timeout=5
+    )
     block_id, value = find_button(_api(preview), "approve")  # type: ignore[misc]
     approve = env.u.click(REVIEWER, channel=CHANNEL, message=_api(preview), action_id="approve", value=value,
                           block_id=block_id)
