@@ -117,3 +117,57 @@ class AuditEvent(SQLModel, table=True):
     detail: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     prev_hash: str
     hash: str = Field(unique=True)
+
+
+class Timer(SQLModel, table=True):
+    """A durable timer: a row, not process memory, so it survives restarts and is shared by replicas.
+
+    pending → claimed → done; pending | claimed → cancelled; claimed → pending (retry or stale
+    claim) → … → failed after too many attempts. Firing is at-least-once: handlers must be idempotent.
+    """
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_state_due_at", "state", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=64)
+    target_id: int = Field(index=True)
+    # Optional de-duplication key: scheduling the same key twice keeps the first timer.
+    key: str | None = Field(default=None, unique=True, max_length=200)
+    due_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    state: str = "pending"
+    claimed_by: str | None = None
+    claimed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    attempts: int = 0
+    last_error: str | None = None
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    done_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A Slack call the bot owes, written in the same transaction as the state change that owes it.
+
+    pending → sent | failed. A pending row is leased by pushing ``next_attempt_at`` forward when a
+    sender claims it, so a sender that dies mid-send lets another pick the row up after the lease.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(unique=True, max_length=200)
+    method: str = Field(max_length=64)
+    args: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # Rows sharing an ordering key go out strictly in id order (by default: one channel).
+    ordering_key: str | None = Field(default=None, index=True, max_length=200)
+    state: str = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    claimed_by: str | None = None
+    result_ts: str | None = None
+    result_channel: str | None = None
+    error: str | None = None
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    release_id: int | None = Field(default=None, index=True)
