@@ -171,3 +171,39 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     release_id: int | None = Field(default=None, index=True)
+
+
+# Only web-vitals rows carry an id; counters are increments and must never collapse into one row.
+_HAS_SAMPLE_ID = text("sample_id IS NOT NULL")
+
+
+class MetricSampleRow(SQLModel, table=True):
+    """One ingested real-user (or lab) measurement: a web-vitals value or a counter increment.
+
+    Re-reports of the same web-vitals id upsert onto one row (the library re-sends an id as the
+    value grows), which the partial unique index makes a single ``ON CONFLICT`` on both backends.
+    """
+
+    __tablename__ = "metric_samples"
+    __table_args__ = (
+        Index("uq_metric_samples_vital", "release", "name", "cohort", "sample_id", unique=True,
+              sqlite_where=_HAS_SAMPLE_ID, postgresql_where=_HAS_SAMPLE_ID),
+        # Every read is "this release over this window".
+        Index("ix_metric_samples_release_received_at", "release", "received_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),
+                                                          primary_key=True, autoincrement=True))
+    release: str = Field(max_length=63)
+    cohort: str = Field(max_length=16)
+    region: str = Field(max_length=256)
+    page: str | None = Field(default=None, max_length=256)
+    kind: str = Field(max_length=8)  # vital | counter
+    name: str = Field(max_length=16)
+    value: float
+    sample_id: str | None = Field(default=None, max_length=256)
+    rating: str | None = Field(default=None, max_length=32)
+    delta: float | None = None
+    navigation_type: str | None = Field(default=None, max_length=32)
+    source: str = Field(default="rum", max_length=16)  # rum | lab
+    received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
