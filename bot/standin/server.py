@@ -104,7 +104,8 @@ class SlackStandIn:
         self.bot_tokens = None if bot_tokens is None else frozenset(bot_tokens)
         self.app_tokens = None if app_tokens is None else frozenset(app_tokens)
         self.single_use_triggers = single_use_triggers
-        self.specs: dict[str, MethodSpec] = load_method_specs()
+        # A copy: the packaged specs are cached and shared, and we add the history readers below.
+        self.specs: dict[str, MethodSpec] = {**load_method_specs(), **_HISTORY_SPECS}
         self.faults = FaultPlan()
         self.refusing: FaultKind | None = None
         self.socket = SocketModeHub(self.state.app_id)
@@ -123,6 +124,8 @@ class SlackStandIn:
             "files.completeUploadExternal": self._files_complete_upload,
             "files.info": self._files_info,
             "apps.connections.open": self._apps_connections_open,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
         }
         self._runner: web.AppRunner | None = None
         self._root = ""
@@ -489,6 +492,56 @@ class SlackStandIn:
             rich.pop("already_open", None)
         rich["channel"].update(id=cid, user=users[0], created=int(time.time()))
         return rich
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._existing_channel(args.get("channel"))
+        # Newest first, as Slack answers; thread replies only when broadcast to the channel.
+        msgs = list(reversed(self.state.messages(channel.id)))
+        return self._message_page(msgs, args)
+
+    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._existing_channel(args.get("channel"))
+        parent = self.state.find_message(channel.id, str(args.get("ts")))
+        if parent is None:
+            raise SlackError("thread_not_found")
+        thread_ts = parent.thread_ts or parent.ts
+        # Oldest first, the parent message always leading the page.
+        msgs = self.state.replies(channel.id, thread_ts, include_parent=True)
+        return self._message_page(msgs, args, keep_first=True)
+
+    def _message_page(self, msgs: list[Message], args: dict[str, Any], *, keep_first: bool = False) -> dict[str, Any]:
+        """Window (oldest/latest/inclusive), cursor and limit over a message list, minimal but Slack-shaped."""
+        inclusive = _flag(args.get("inclusive"))
+        oldest, latest = args.get("oldest"), args.get("latest")
+
+        def inside(m: Message) -> bool:
+            t = float(m.ts)
+            if oldest not in (None, "") and (t < float(oldest) or (t == float(oldest) and not inclusive)):
+                return False
+            return not (latest not in (None, "") and (t > float(latest) or (t == float(latest) and not inclusive)))
+
+        head = msgs[:1] if keep_first else []
+        window = head + [m for m in msgs[len(head):] if inside(m)]
+        try:
+            start = int(str(args.get("cursor") or "0"))
+            limit = max(1, min(int(args.get("limit") or 100), 1000))
+        except ValueError as exc:
+            raise SlackError("invalid_cursor") from exc
+        page = window[start:start + limit]
+        more = start + limit < len(window)
+        with_meta = _flag(args.get("include_all_metadata"))
+        out_msgs = []
+        for m in page:
+            api = m.to_api(self.state.team_id, self.state.app_id)
+            if not with_meta:
+                api.pop("metadata", None)
+            out_msgs.append(api)
+        return {
+            "ok": True,
+            "messages": out_msgs,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.state.users.get(str(args.get("user")))
@@ -966,6 +1019,22 @@ class SlackStandIn:
         return self.state.transcript()
 
     message_text = staticmethod(message_text)
+
+
+# conversations.history and conversations.replies are not in the shared reference, so their facts are
+# written here by hand, minimal: the arguments the outbox sender uses to look for a message it may
+# already have posted. The cursor is an opaque offset, as far as callers can tell.
+_PAGE_ARGS = ("token", "channel", "cursor", "include_all_metadata", "inclusive", "latest", "limit", "oldest")
+_HISTORY_SPECS: dict[str, MethodSpec] = {
+    "conversations.history": MethodSpec(
+        name="conversations.history", http_method="GET", required=("token", "channel"), args=_PAGE_ARGS,
+        errors=("channel_not_found", "invalid_cursor", "not_in_channel"),
+    ),
+    "conversations.replies": MethodSpec(
+        name="conversations.replies", http_method="GET", required=("token", "channel", "ts"),
+        args=(*_PAGE_ARGS, "ts"), errors=("channel_not_found", "invalid_cursor", "thread_not_found"),
+    ),
+}
 
 
 def _edit_of(msg: Message) -> Edit:
