@@ -5,17 +5,22 @@ This is CPU work; callers on the event loop run it in a worker thread or process
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bot.images import ImageLoadError, inspect_image, load_rgba
+from bot.images import decode_image
+from bot.thumbnails import SheetItem, contact_sheet, diff_thumbnail
 from gates import registry
 from gates.bundle import Bundle, BundleImage
 from gates.policy import ImageBudgetConfig, PreviewGates
 from gates.result import GateResult, Status, worst
 from gates.subject import ImageSubject
+from gates.visual.gate import VisualComparison, VisualDiffGate, resample
 
 Progress = Callable[[int, int, str], None]
 
@@ -25,6 +30,9 @@ class PreviewReport:
     results: list[GateResult]
     image_ids: list[str]
     findings: list[dict[str, Any]] = field(default_factory=list)
+    # image id → diff thumbnail PNG path, and the release's contact sheet (with ``--thumbs``)
+    thumbnails: dict[str, Path] = field(default_factory=dict)
+    contact_sheet: Path | None = None
 
     @property
     def status(self) -> Status:
@@ -38,7 +46,10 @@ class PreviewReport:
             for r in self.results:
                 if r.image_id == image_id:
                     gates[r.gate] = {"status": r.status.value, "summary": r.summary, **dict(r.values)}
-            images.append({"id": image_id, "gates": gates})
+            entry: dict[str, Any] = {"id": image_id, "gates": gates}
+            if image_id in self.thumbnails:
+                entry["thumbnail"] = str(self.thumbnails[image_id])
+            images.append(entry)
         release_gates = {
             r.gate: {"status": r.status.value, "summary": r.summary, **dict(r.values)}
             for r in self.results
@@ -50,6 +61,7 @@ class PreviewReport:
             "images": images,
             "release_gates": release_gates,
             "findings": findings,
+            **({"contact_sheet": str(self.contact_sheet)} if self.contact_sheet else {}),
         }
 
 
@@ -57,25 +69,81 @@ def _max_pixels(gates: PreviewGates) -> int:
     return (gates.image_budget or ImageBudgetConfig()).max_pixels
 
 
-def evaluate_one(root: Path, spec: BundleImage, gates: PreviewGates) -> tuple[ImageSubject, list[GateResult]]:
-    """Decode and judge one image; returns the subject without pixels (to keep memory flat)."""
+@dataclass(frozen=True)
+class _Outcome:
+    """What a worker sends back: no pixels, so results cross the process boundary cheaply."""
+
+    subject: ImageSubject
+    results: list[GateResult]
+    thumbnail: Path | None = None
+    changed_fraction: float | None = None
+
+
+def _safe_name(image_id: str) -> str:
+    return image_id.replace("/", "_")  # ids are validated, but never trust a path component
+
+
+def _evaluate(root: Path, spec: BundleImage, gates: PreviewGates, thumbs_dir: Path | None) -> _Outcome:
     limit = _max_pixels(gates)
-    cand = inspect_image(root, spec.candidate, limit)
-    base = inspect_image(root, spec.baseline, limit) if spec.baseline else None
-    subject = ImageSubject(spec=spec, candidate=cand, baseline=base)
-    if registry.preview_needs_pixels(gates) and cand.usable and base is not None and base.usable:
-        try:
-            with_pixels = ImageSubject(
-                spec=spec,
-                candidate=cand,
-                baseline=base,
-                candidate_pixels=load_rgba(root, spec.candidate, limit),
-                baseline_pixels=load_rgba(root, spec.baseline or "", limit),
-            )
-            return subject, registry.evaluate_image(with_pixels, gates)
-        except ImageLoadError:
-            pass  # inspect_image already recorded a readable error; gates report it
-    return subject, registry.evaluate_image(subject, gates)
+    needs_pixels = registry.preview_needs_pixels(gates)
+    cand, cpx = decode_image(root, spec.candidate, limit, pixels=needs_pixels)
+    base, bpx = (
+        decode_image(root, spec.baseline, limit, pixels=needs_pixels) if spec.baseline else (None, None)
+    )
+    bare = ImageSubject(spec=spec, candidate=cand, baseline=base)
+    full = ImageSubject(spec=spec, candidate=cand, baseline=base, candidate_pixels=cpx, baseline_pixels=bpx)
+    results: list[GateResult] = []
+    comparison: VisualComparison | None = None
+    visual: GateResult | None = None
+    for name, cfg in registry.enabled(gates):
+        gate = registry.IMAGE_GATES.get(name)
+        if gate is None:
+            continue
+        subject = full if gate.needs_pixels else bare
+        if isinstance(gate, VisualDiffGate):
+            visual, comparison = gate.evaluate_detailed(subject, cfg)
+            results.append(visual)
+        else:
+            results.append(gate.evaluate(subject, cfg))
+    thumb: Path | None = None
+    if thumbs_dir is not None and cpx is not None and bpx is not None and visual is not None:
+        if comparison is not None and cpx.shape != bpx.shape:
+            cpx = resample(cpx, bpx.shape[1], bpx.shape[0])  # the comparison was made at this size
+        thumb = thumbs_dir / f"{_safe_name(spec.id)}.diff.png"
+        thumb.write_bytes(diff_thumbnail(bpx, cpx, comparison))
+        results = [
+            replace(r, evidence={**r.evidence, "thumbnail": str(thumb)}) if r is visual else r for r in results
+        ]
+    changed = visual.values.get("changed_fraction") if visual is not None else None
+    return _Outcome(bare, results, thumb, float(changed) if changed is not None else None)
+
+
+def evaluate_one(
+    root: Path, spec: BundleImage, gates: PreviewGates, *, thumbs_dir: Path | None = None
+) -> tuple[ImageSubject, list[GateResult]]:
+    """Decode and judge one image; returns the subject without pixels (to keep memory flat)."""
+    out = _evaluate(root, spec, gates, thumbs_dir)
+    return out.subject, out.results
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # forkserver: forking a process that runs threads (the bot's event loop offloads here) can
+    # deadlock; the server imports numpy and Pillow once, so each worker starts warm.
+    ctx: multiprocessing.context.BaseContext
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        server = multiprocessing.get_context("forkserver")
+        server.set_forkserver_preload(["bot.preview_runner"])
+        ctx = server
+    else:
+        ctx = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
 
 
 def run_preview(
@@ -84,15 +152,51 @@ def run_preview(
     gates: PreviewGates,
     *,
     progress: Progress | None = None,
+    workers: int = 1,
+    thumbs_dir: Path | None = None,
 ) -> PreviewReport:
-    results: list[GateResult] = []
-    subjects: list[ImageSubject] = []
+    """Run every Preview gate over the bundle.
+
+    ``workers`` > 1 spreads images over that many processes (CPU-bound work; threads would share
+    one core under the GIL). ``thumbs_dir`` gets one diff thumbnail per compared image and a
+    ``contact-sheet.png`` of them, worst first.
+    """
     total = len(bundle.images)
-    for i, spec in enumerate(bundle.images, start=1):
-        subject, image_results = evaluate_one(root, spec, gates)
-        subjects.append(subject)
-        results.extend(image_results)
-        if progress:
-            progress(i, total, spec.id)
-    results.extend(registry.evaluate_release(subjects, gates))
-    return PreviewReport(results=results, image_ids=[s.id for s in bundle.images])
+    if thumbs_dir is not None:
+        thumbs_dir.mkdir(parents=True, exist_ok=True)
+    outcomes: dict[str, _Outcome] = {}
+    workers = max(1, min(workers, total))
+    if workers == 1:
+        for i, spec in enumerate(bundle.images, start=1):
+            outcomes[spec.id] = _evaluate(root, spec, gates, thumbs_dir)
+            if progress:
+                progress(i, total, spec.id)
+    else:
+        with _pool(workers) as pool:
+            futures: dict[Future[_Outcome], str] = {
+                pool.submit(_evaluate, root, spec, gates, thumbs_dir): spec.id for spec in bundle.images
+            }
+            for done, fut in enumerate(as_completed(futures), start=1):
+                outcomes[futures[fut]] = fut.result()
+                if progress:
+                    progress(done, total, futures[fut])
+    ordered = [outcomes[spec.id] for spec in bundle.images]
+    results = [r for o in ordered for r in o.results]
+    results.extend(registry.evaluate_release([o.subject for o in ordered], gates))
+    report = PreviewReport(results=results, image_ids=[s.id for s in bundle.images])
+    report.thumbnails = {o.subject.id: o.thumbnail for o in ordered if o.thumbnail is not None}
+    if thumbs_dir is not None and report.thumbnails:
+        items = [
+            SheetItem(
+                image_id=o.subject.id,
+                png=o.thumbnail.read_bytes(),
+                status=worst(r.status for r in o.results),
+                changed_fraction=o.changed_fraction,
+            )
+            for o in ordered
+            if o.thumbnail is not None
+        ]
+        png, _left_out = contact_sheet(items)
+        report.contact_sheet = thumbs_dir / "contact-sheet.png"
+        report.contact_sheet.write_bytes(png)
+    return report

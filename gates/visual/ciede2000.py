@@ -21,7 +21,7 @@ from gates.subject import Pixels
 F32 = npt.NDArray[np.float32]
 JND = 2.3  # Sharma 2003: a CIELAB difference of about 2.3 is just noticeable
 
-_BAND = 1 << 18
+_BAND = 1 << 16  # 256 KB float32 temporaries stay in cache; faster than 1 MB bands
 
 _c = np.arange(256, dtype=np.float64) / 255.0
 _SRGB_TO_LINEAR: F32 = np.where(_c > 0.04045, ((_c + 0.055) / 1.055) ** 2.4, _c / 12.92).astype(np.float32)
@@ -35,11 +35,13 @@ _25_POW_7 = np.float32(25.0**7)
 
 
 def _f(t: F32) -> F32:
-    # Branch-free blend: boolean-mask indexing and np.where cost ~10× more on mixed masks.
-    cube = t > np.float32(0.008856)
-    lin = t * np.float32(7.787) + np.float32(16.0 / 116.0)
-    blended: F32 = lin + cube * (np.cbrt(t) - lin)
-    return blended
+    out: F32 = np.cbrt(t)
+    # The linear segment only covers near-black; patching those few pixels afterwards is
+    # cheaper than evaluating both branches for every pixel.
+    dark = np.flatnonzero(t <= np.float32(0.008856))
+    if dark.size:
+        out[dark] = t[dark] * np.float32(7.787) + np.float32(16.0 / 116.0)
+    return out
 
 
 def rgb_to_lab(rgb: npt.NDArray[np.uint8]) -> tuple[F32, F32, F32]:
@@ -177,42 +179,78 @@ def _percentile(nonzero: F32, zeros: int, q: float) -> float:
     return at(lo) + (at(hi) - at(lo)) * (pos - lo)
 
 
-def delta_e_stats(
-    a: Pixels, b: Pixels, changed: npt.NDArray[np.bool_] | None = None, differ: npt.NDArray[np.bool_] | None = None
-) -> DeltaEStats:
-    """Statistics of ΔE00 between two same-sized opaque RGBA images."""
-    h, w = a.shape[:2]
-    total = h * w
-    flat_a = a.reshape(-1, a.shape[-1])
-    flat_b = b.reshape(-1, b.shape[-1])
-    if differ is None:
-        pa = np.ascontiguousarray(a).view(np.uint32).reshape(-1)
-        pb = np.ascontiguousarray(b).view(np.uint32).reshape(-1)
-        differ_flat = pa != pb
-    else:
-        differ_flat = differ.reshape(-1)
+def _packed_flat(px: Pixels) -> npt.NDArray[np.uint32]:
+    flat: npt.NDArray[np.uint32] = np.ascontiguousarray(px).view(np.uint32).reshape(-1)
+    return flat
+
+
+def delta_e_part(
+    a: Pixels,
+    b: Pixels,
+    changed: npt.NDArray[np.bool_] | None,
+    differ: npt.NDArray[np.bool_] | None,
+    part: int = 0,
+    parts: int = 1,
+) -> tuple[F32, F32]:
+    """ΔE00 of the differing pixels in one of ``parts`` equal slices of the frame, and of the
+    changed pixels among them. numpy releases the GIL inside each operation, so slices can run
+    on threads side by side."""
+    total = a.shape[0] * a.shape[1]
+    # One uint32 per pixel: gathering 4-byte words is several times faster than gathering rows.
+    pa = _packed_flat(a)
+    pb = _packed_flat(b)
+    differ_flat = (pa != pb) if differ is None else differ.reshape(-1)
     changed_flat = changed.reshape(-1) if changed is not None else None
-    parts: list[F32] = []
-    changed_parts: list[F32] = []
-    for s in range(0, total, _BAND):
-        idx = np.flatnonzero(differ_flat[s : s + _BAND])
-        if idx.size == 0:
+    per = -(-total // parts // _BAND) * _BAND
+    lo, hi = min(total, part * per), min(total, (part + 1) * per)
+    values: list[F32] = []
+    changed_values: list[F32] = []
+    for s in range(lo, hi, _BAND):
+        e = min(hi, s + _BAND)
+        band = differ_flat[s:e]
+        idx = None if band.all() else np.flatnonzero(band) + s
+        if idx is not None and idx.size == 0:
             continue
-        idx += s
-        de = ciede2000(rgb_to_lab(flat_a[idx]), rgb_to_lab(flat_b[idx]))
-        parts.append(de)
+        qa = pa[s:e] if idx is None else pa[idx]
+        qb = pb[s:e] if idx is None else pb[idx]
+        de = ciede2000(
+            rgb_to_lab(qa.view(np.uint8).reshape(-1, 4)), rgb_to_lab(qb.view(np.uint8).reshape(-1, 4))
+        )
+        values.append(de)
         if changed_flat is not None:
-            changed_parts.append(de[changed_flat[idx]])
-    values = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+            changed_values.append(de[changed_flat[s:e] if idx is None else changed_flat[idx]])
+    empty = np.zeros(0, dtype=np.float32)
+    return (
+        np.concatenate(values) if values else empty,
+        np.concatenate(changed_values) if changed_values else empty,
+    )
+
+
+def combine(total: int, parts: list[tuple[F32, F32]]) -> DeltaEStats:
+    """Statistics over a whole frame of ``total`` pixels from its ``delta_e_part`` slices."""
+    values = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.float32)
+    changed_values = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.float32)
     zeros = total - values.size
-    n_changed = int(changed_flat.sum()) if changed_flat is not None else 0
-    changed_values = np.concatenate(changed_parts) if changed_parts else np.zeros(0, dtype=np.float32)
+    has_changed = changed_values.size > 0
     return DeltaEStats(
         mean=float(values.sum(dtype=np.float64)) / total if total else 0.0,
         p95=_percentile(values, zeros, 95.0),
         max=float(values.max()) if values.size else 0.0,
         jnd_fraction=float(np.count_nonzero(values > JND)) / total if total else 0.0,
-        changed_mean=float(changed_values.mean(dtype=np.float64)) if n_changed else None,
+        changed_mean=float(changed_values.mean(dtype=np.float64)) if has_changed else None,
         # Every YIQ-changed pixel differs, so none of the changed values are implicit zeros.
-        changed_p95=_percentile(changed_values, 0, 95.0) if n_changed else None,
+        changed_p95=_percentile(changed_values, 0, 95.0) if has_changed else None,
     )
+
+
+def delta_e_stats(
+    a: Pixels,
+    b: Pixels,
+    changed: npt.NDArray[np.bool_] | None = None,
+    differ: npt.NDArray[np.bool_] | None = None,
+) -> DeltaEStats:
+    """Statistics of ΔE00 between two same-sized opaque RGBA images.
+
+    ``differ`` (optional) is the mask of pixels that differ at all, if the caller has it.
+    """
+    return combine(a.shape[0] * a.shape[1], [delta_e_part(a, b, changed, differ)])

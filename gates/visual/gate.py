@@ -29,6 +29,8 @@ Defined answers for awkward inputs:
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +41,7 @@ from PIL import Image
 from gates.policy import VisualDiffConfig
 from gates.result import GateResult, Status
 from gates.subject import ImageFacts, ImageSubject, Pixels
-from gates.visual.ciede2000 import DeltaEStats, delta_e_stats
+from gates.visual.ciede2000 import DeltaEStats, combine, delta_e_part
 from gates.visual.clusters import Box, changed_boxes
 from gates.visual.ssim import WIN, ssim
 from gates.visual.yiq import changed_pixels
@@ -111,8 +113,14 @@ def _global_ssim(a: Pixels, b: Pixels) -> float:
     return float((2 * mx * my + c1) * (2 * cov + c2) / ((mx**2 + my**2 + c1) * (x.var() + y.var() + c2)))
 
 
-def compare_opaque(a: Pixels, b: Pixels, threshold: float = 0.1, backdrop: str | None = None) -> VisualComparison:
-    """Compare two same-sized RGBA images whose alpha is ignored (already composited)."""
+def compare_opaque(
+    a: Pixels, b: Pixels, threshold: float = 0.1, backdrop: str | None = None, threads: int = 1
+) -> VisualComparison:
+    """Compare two same-sized RGBA images whose alpha is ignored (already composited).
+
+    ``threads`` > 1 computes ΔE slices on that many threads while this one does SSIM; numpy
+    releases the GIL inside its loops. Leave it at 1 when images already run one per core.
+    """
     h, w = a.shape[:2]
     differ = _packed(a) != _packed(b)
     if not differ.any():
@@ -120,7 +128,15 @@ def compare_opaque(a: Pixels, b: Pixels, threshold: float = 0.1, backdrop: str |
     rows = differ.any(axis=1)
     changed, aa = changed_pixels(a, b, threshold, rows)
     total = h * w
-    boxes, clusters = changed_boxes(changed)
+    with ThreadPoolExecutor(max_workers=threads) if threads > 1 else nullcontext() as pool:
+        if pool is None:
+            de_parts = [delta_e_part(a, b, changed, differ)]
+        else:
+            futures = [pool.submit(delta_e_part, a, b, changed, differ, k, threads) for k in range(threads)]
+        similarity = ssim(a, b, rows) if h >= WIN and w >= WIN else _global_ssim(a, b)
+        boxes, clusters = changed_boxes(changed)
+        if pool is not None:
+            de_parts = [f.result() for f in futures]
     return VisualComparison(
         width=w,
         height=h,
@@ -128,8 +144,8 @@ def compare_opaque(a: Pixels, b: Pixels, threshold: float = 0.1, backdrop: str |
         antialiased=aa,
         changed_fraction=int(np.count_nonzero(changed)) / total,
         aa_fraction=int(np.count_nonzero(aa)) / total,
-        ssim=ssim(a, b, rows) if h >= WIN and w >= WIN else _global_ssim(a, b),
-        delta_e=delta_e_stats(a, b, changed, differ),
+        ssim=similarity,
+        delta_e=combine(total, de_parts),
         boxes=tuple(boxes),
         clusters=clusters,
         identical=False,
@@ -169,15 +185,19 @@ def _badness(c: VisualComparison, config: VisualDiffConfig) -> tuple[int, float,
     return (len(_failures(c, config)), c.changed_fraction, -c.ssim, c.delta_e.p95)
 
 
-def compare_pixels(candidate: Pixels, baseline: Pixels, config: VisualDiffConfig) -> VisualComparison:
+def compare_pixels(
+    candidate: Pixels, baseline: Pixels, config: VisualDiffConfig, threads: int = 1
+) -> VisualComparison:
     """Compare same-sized RGBA images; with transparency, the worse of white and black backdrops."""
     h, w = baseline.shape[:2]
     if np.array_equal(_packed(candidate), _packed(baseline)):
         return _identical(w, h)
     if not (has_transparency(candidate) or has_transparency(baseline)):
-        return compare_opaque(candidate, baseline, config.yiq_threshold)
+        return compare_opaque(candidate, baseline, config.yiq_threshold, threads=threads)
     results = [
-        compare_opaque(composite(candidate, level), composite(baseline, level), config.yiq_threshold, name)
+        compare_opaque(
+            composite(candidate, level), composite(baseline, level), config.yiq_threshold, name, threads
+        )
         for name, level in _BACKDROPS.items()
     ]
     return max(results, key=lambda c: _badness(c, config))
@@ -210,6 +230,10 @@ _EMPTY_VALUES: dict[str, Any] = {
 class VisualDiffGate:
     name = "visual_diff"
     needs_pixels = True
+
+    def __init__(self, threads: int = 1) -> None:
+        # Threads within one comparison; a runner that spreads images over processes keeps 1.
+        self.threads = threads
 
     def evaluate(self, subject: ImageSubject, config: VisualDiffConfig) -> GateResult:
         return self.evaluate_detailed(subject, config)[0]
@@ -275,7 +299,7 @@ class VisualDiffGate:
         if animated:
             notes.append(f"animated ({frames} frames): only the first frame was compared")
 
-        comp = compare_pixels(cpx, bpx, config)
+        comp = compare_pixels(cpx, bpx, config, self.threads)
         values = {**comp.values(), **extra}
         failures = _failures(comp, config)
         if comp.backdrop:
