@@ -7,6 +7,7 @@ audit entry) → tell Slack. Slack failures are logged and never undo a recorded
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -19,15 +20,18 @@ from slack_sdk.errors import SlackApiError
 from bot.authz import is_owner
 from bot.blocks import gates as gate_blocks
 from bot.blocks import release as release_blocks
-from bot.blocks.text import esc
+from bot.blocks.text import esc, plain
 from bot.bundle_loader import load_bundle, precheck
 from bot.preview_runner import run_preview
 from bot.slack_client import Slack
+from bot.traffic.advice import AdviceOnly
+from bot.traffic.protocol import Split, TrafficController
 from bot.views import decision_view, release_policy, release_view, snapshot
 from gates.bundle import Bundle, BundleError
-from gates.durations import format_duration
+from gates.durations import format_duration, parse_duration
 from gates.phases import Event, Phase, Refused, State, Transition, apply
-from gates.policy import ImageBudgetConfig, Policy
+from gates.policy import CanaryPhase, GlobalPhase, ImageBudgetConfig, Policy
+from gates.ramp import position, region_split, settled
 from gates.result import GateResult, Status, worst
 from storage.models import ApprovalRequest, PhaseRun, Release
 from storage.repo import AlreadyActive, AuditNote, StateChange, Store
@@ -57,6 +61,9 @@ class Lifecycle:
     clock: Clock
     evaluators: dict[Phase, PhaseEvaluator] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    traffic: TrafficController = field(default_factory=AdviceOnly)
+    # Upper bound on how long a Canary/Global phase waits between two evaluations.
+    max_observe_interval: float = 30.0
     # Called after every recorded state change (the traffic controller and timers hook in here).
     on_change: list[Callable[[Release], Awaitable[None]]] = field(default_factory=list)
 
@@ -196,7 +203,75 @@ class Lifecycle:
             results = [GateResult(gate="gate_runner", status=Status.FAIL,
                                   summary=f"the gates could not run: {type(exc).__name__}: {exc}")]
         status = worst(r.status for r in results) if results else Status.PASS
+        if Phase(release.phase) is not Phase.PREVIEW and status is not Status.FAIL:
+            ready = await self._ramp(release, run, policy, status)
+            if not ready:
+                self._observe_again(release, run, policy)
+                return
         await self.record_results(release, run, policy, results, status)
+
+    # -- traffic ramp (Canary, Global) ---------------------------------------------------
+
+    def _traffic_config(self, policy: Policy, phase: Phase) -> CanaryPhase | GlobalPhase:
+        cfg = policy.phase(phase)
+        assert isinstance(cfg, CanaryPhase | GlobalPhase)
+        return cfg
+
+    async def _ramp(self, release: Release, run: PhaseRun, policy: Policy, status: Status) -> bool:
+        """Move traffic to where the ramp should be; True when the phase is ready for a decision."""
+        phase = Phase(release.phase)
+        cfg = self._traffic_config(policy, phase)
+        every = parse_duration(cfg.traffic.every)
+        now = self.clock()
+        pos = position(cfg.traffic.steps, every, run.started_at, now)
+        if pos.percent != release.traffic_percent:
+            moved = await self.set_traffic(release, pos.percent, f"step {pos.step + 1} of {len(cfg.traffic.steps)}")
+            if not moved:
+                return False
+        return status in (Status.PASS, Status.WARN) and settled(cfg.traffic.steps, every, run.started_at, now)
+
+    async def set_traffic(self, release: Release, percent: float, reason: str, actor: str = BOT) -> bool:
+        """Push the split to the traffic engine first, then record it; an engine error holds the ramp."""
+        phase = Phase(release.phase)
+        regions = region_split(dict(self._traffic_config(release_policy(release), phase).traffic.regions)) \
+            if phase is not Phase.PREVIEW else {}
+        split = Split(release.name, phase.value, percent, regions, reason)
+        try:
+            await self.traffic.apply(split)
+        except Exception as exc:
+            log.warning("traffic engine %s refused %s: %s", self.traffic.name, release.name, exc)
+            await self._thread(release, "traffic step held", [release_blocks.section(
+                f"⚠️ Could not move *{esc(release.name)}* to {percent:g}%: {esc(str(exc))}. "
+                "The ramp holds at the current split and retries.")])
+            return False
+        snap = snapshot(release)
+        done = await self.store.transition(
+            release.id or 0,
+            StateChange(snap.phase.value, snap.state.value, snap.phase.value, snap.state.value,
+                        snap.paused_from.value if snap.paused_from else None),
+            AuditNote(actor, "traffic.step", "ok",
+                      {"percent": percent, "regions": regions, "reason": reason, "engine": self.traffic.name}),
+            self.clock(), traffic_percent=percent,
+        )
+        if done is None:
+            return False
+        fresh, _ = done
+        release.traffic_percent = percent
+        alloc = ", ".join(f"{k}: {v:g}" for k, v in regions.items()) or "all regions alike"
+        await self._thread(fresh, f"{release.name} traffic {percent:g}%", [release_blocks.section(
+            f"🚦 *{phase.label} traffic → {percent:g}%* ({esc(reason)}; regions {alloc}) via {self.traffic.name}")])
+        await self._changed(fresh)
+        return True
+
+    def _observe_again(self, release: Release, run: PhaseRun, policy: Policy) -> None:
+        every = parse_duration(self._traffic_config(policy, Phase(release.phase)).traffic.every).total_seconds()
+        delay = min(max(every / 4, 0.2), self.max_observe_interval)
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            await self.run_gates(release.id or 0, run.id or 0)
+
+        self.spawn(later(), f"observe:{release.name}")
 
     async def record_results(
         self, release: Release, run: PhaseRun, policy: Policy, results: Sequence[GateResult], status: Status
@@ -223,6 +298,7 @@ class Lifecycle:
         assert fresh is not None
         request = outcome if isinstance(outcome, ApprovalRequest) else None
         if t.after.state is State.ROLLED_BACK:
+            await self._zero_traffic(fresh, "gate failed: " + ", ".join(failed_gates))
             await self._announce_rollback(fresh, results, reason=None)
         else:
             await self._post_results(fresh, run, results, request, policy)
@@ -242,6 +318,13 @@ class Lifecycle:
         if ts and request and request.id:
             await self.store.set_approval_message(request.id, ts)
 
+    async def _zero_traffic(self, release: Release, reason: str) -> None:
+        try:
+            await self.traffic.apply(Split(release.name, release.phase, 0.0, {}, reason))
+        except Exception:
+            # The database already says 0%; the engine is retried by the operator's next command.
+            log.exception("traffic engine %s failed to roll back %s", self.traffic.name, release.name)
+
     async def _announce_rollback(self, release: Release, results: Sequence[GateResult], reason: str | None) -> None:
         policy = release_policy(release)
         owners = policy.owners(Phase(release.phase)).primary
@@ -254,8 +337,21 @@ class Lifecycle:
             )
         if reason:
             lines.append(f"Reason: {esc(reason)}")
-        lines.append(f"{release_blocks.mentions(owners)}: fix and start it again with `/release start {release.name}`.")
-        await self._thread(release, f"{release.name} rolled back", [release_blocks.section("\n".join(lines))])
+        blocks: list[dict[str, Any]] = []
+        if Phase(release.phase) is Phase.CANARY:
+            lines.append(f"{release_blocks.mentions(owners)}: retry the Canary once the cause is fixed, "
+                         f"or start over with `/release start {release.name}`.")
+            blocks = [release_blocks.section("\n".join(lines)), {
+                "type": "actions", "block_id": f"retry:{release.id}",
+                "elements": [{"type": "button", "action_id": "retry_canary", "text": plain("Retry Canary"),
+                              "value": json.dumps({"release": release.id})}],
+            }]
+        else:
+            lines.append(f"{release_blocks.mentions(owners)}: fix and start it again with "
+                         f"`/release start {release.name}`.")
+            blocks = [release_blocks.section("\n".join(lines))]
+        await self._thread(release, f"{release.name} rolled back", blocks)
+        await self._final_summary(release)
 
     # -- decisions -----------------------------------------------------------------------
 
@@ -402,6 +498,7 @@ class Lifecycle:
         words = {Event.PAUSE: "⏸️ Paused", Event.RESUME: "▶️ Resumed", Event.RERUN: "🔁 Gates re-run requested",
                  Event.ROLLBACK: "↩️ Rolled back"}.get(event, event.value)
         if rolled_back:
+            await self._zero_traffic(fresh, f"rollback by {user}")
             await self._announce_rollback(fresh, [], reason=f"requested by <@{user}>" + (f": {reason}" if reason else ""))
         else:
             why = f" — {esc(reason)}" if reason else ""
@@ -414,6 +511,45 @@ class Lifecycle:
             current = await self.store.current_run(fresh.id or 0)
             if current is not None:
                 self.spawn(self.run_gates(fresh.id or 0, current.id or 0), f"gates:{fresh.name}:resume")
+
+    async def retry_canary(self, release_id: int, user: str, reply: Callable[[str], Awaitable[None]]) -> None:
+        """A new attempt that starts at Canary: the Preview approval of the rolled-back attempt stands."""
+        old = await self.store.release(release_id)
+        if old is None:
+            await reply("That release no longer exists.")
+            return
+        policy = release_policy(old)
+        owners = policy.owners(Phase.CANARY)
+        if not await is_owner(self.slack, user, owners.primary + owners.backup):
+            await self.store.audit(AuditNote(user, "release.retry_canary", "refused", {"why": "not an owner"}),
+                                   self.clock(), old)
+            await reply(f"Only the Canary owners ({release_blocks.mentions(owners.primary)}) can retry it.")
+            return
+        if old.state != State.ROLLED_BACK.value or old.phase != Phase.CANARY.value:
+            await reply(f"Only a rolled-back Canary can be retried; *{esc(old.name)}* is {old.phase} {old.state}.")
+            return
+        latest = await self.store.latest_release(old.name)
+        if latest is not None and latest.id != old.id:
+            await reply(f"*{esc(old.name)}* was already started again (attempt {latest.attempt}).")
+            return
+        try:
+            release, run = await self.store.create_release(
+                name=old.name, title=old.title, channel_id=old.channel_id, requested_by=user,
+                bundle_dir=old.bundle_dir, bundle=old.bundle, policy=old.policy,
+                phase=Phase.CANARY.value, state=State.RUNNING.value, now=self.clock(),
+                retry_of=old.id,
+            )
+        except AlreadyActive:
+            await reply(f"*{esc(old.name)}* is already in progress again.")
+            return
+        if old.root_ts:
+            await self.store.set_root_ts(release.id or 0, old.root_ts)
+            release.root_ts = old.root_ts
+        await self._thread(release, f"{release.name} Canary retried", [release_blocks.section(
+            f"🔁 *Canary retried* by <@{user}> (attempt {release.attempt}); the Preview approval of attempt "
+            f"{old.attempt} stands.")])
+        await self._changed(release)
+        await self._begin_phase(release, run)
 
     # -- recovery ------------------------------------------------------------------------
 

@@ -24,11 +24,27 @@ phases:
     traffic: {{steps: [5, 10], every: {every}}}
     observe: {observe}
     min_samples: {min_samples}
+    gates: {canary_gates}
   global:
     owners: {{primary: [{product}], backup: [{product_backup}]}}
     sla: {sla}
+    traffic: {{steps: [25, 50, 100], every: {every}, regions: {{eu: 1, us: 1}}}}
+    gates: {global_gates}
 allow_self_approval: false
 """
+
+CANARY_GATES = (
+    "{lcp_p75: {max_increase_ms: 150}, inp_p75: {max_increase_ms: 50}, error_budget: {max_rate: 0.005}, "
+    "cache_hit: {min_rate: 0.90}}"
+)
+GLOBAL_GATES = "{regional_error_rate: {max_rate: 0.01}}"
+
+
+def sample_policy(**params: str) -> str:
+    """The sample policy with owners and durations filled in (e.g. seconds for tests and the demo)."""
+    defaults = {"sla": "15m", "every": "5m", "observe": "30m", "min_samples": "1000",
+                "canary_gates": CANARY_GATES, "global_gates": GLOBAL_GATES}
+    return SAMPLE_POLICY.format(**(defaults | params))
 
 
 def photo(width: int, height: int, seed: int) -> Image.Image:

@@ -143,6 +143,7 @@ class Store:
         phase: str,
         state: str,
         now: datetime,
+        retry_of: int | None = None,
     ) -> tuple[Release, PhaseRun]:
         try:
             async with self.sessions.begin() as s:
@@ -159,9 +160,9 @@ class Store:
                 await s.flush()
                 await self._append_audit(
                     s,
-                    AuditNote(requested_by, "release.start", "ok",
+                    AuditNote(requested_by, "release.retry_canary" if retry_of else "release.start", "ok",
                               {"attempt": release.attempt, "title": title, "images": len(bundle["images"]),
-                               "channel": channel_id}),
+                               "channel": channel_id, "retry_of": retry_of}),
                     now,
                     release,
                 )

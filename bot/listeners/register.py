@@ -98,6 +98,21 @@ def register(app: AsyncApp, lc: Lifecycle) -> None:
             return
         lc.spawn(lc.rerun(rid, user, reply), "rerun")
 
+    @app.action("retry_canary")
+    async def retry_canary(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        channel, user = body["channel"]["id"], body["user"]["id"]
+
+        async def reply(text: str) -> None:
+            await slack.ephemeral(channel, user, text)
+
+        try:
+            release_id = int(json.loads(body["actions"][0]["value"])["release"])
+        except (KeyError, IndexError, ValueError, TypeError):
+            await reply("That button is malformed; nothing changed.")
+            return
+        lc.spawn(lc.retry_canary(release_id, user, reply), "retry_canary")
+
     @app.view("decision_modal")
     async def decision_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         try:

@@ -13,7 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.app import Bot, build_bot, build_web_app
-from bot.samples import SAMPLE_POLICY
+from bot.samples import sample_policy
 from bot.settings import Settings, load_settings
 from bot.simulated_users import SlackUsers, find_button
 from bot.standin import Message, SlackStandIn
@@ -36,11 +36,13 @@ PRODUCT_BACKUP = "U0PRODVP01"
 STRANGER = "U0STRANGER"
 
 
-def make_policy(sla: str = "15m", **overrides: str) -> Policy:
+def make_policy(**overrides: str) -> Policy:
+    """Short ramps, and no traffic gates unless a test asks: lifecycle tests need no metrics."""
     params = dict(reviewer=REVIEWER, backup=BACKUP, sre=SRE, sre_group=SRE_GROUP, product=PRODUCT,
-                  product_backup=PRODUCT_BACKUP, sla=sla, every="5m", observe="30m", min_samples="1000")
+                  product_backup=PRODUCT_BACKUP, every="0.2s", observe="1s", min_samples="1000",
+                  canary_gates="{}", global_gates="{}")
     params.update(overrides)
-    return parse_policy(SAMPLE_POLICY.format(**params))
+    return parse_policy(sample_policy(**params))
 
 
 @dataclass

@@ -1,0 +1,27 @@
+"""The seam every traffic engine implements."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class TrafficError(RuntimeError):
+    """The engine refused or could not be reached; the ramp holds and the thread says why."""
+
+
+@dataclass(frozen=True)
+class Split:
+    release: str
+    phase: str
+    percent: float
+    # Share of the candidate's traffic per region (ratios summing to 1); empty means "everywhere alike".
+    regions: Mapping[str, float] = field(default_factory=dict)
+    reason: str = ""
+
+
+class TrafficController(Protocol):
+    name: str
+
+    async def apply(self, split: Split) -> None: ...
