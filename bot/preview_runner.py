@@ -190,7 +190,8 @@ def run_preview(
             SheetItem(
                 image_id=o.subject.id,
                 png=o.thumbnail.read_bytes(),
-                status=worst(r.status for r in o.results),
+                # the sheet is about pixels: rank by the visual verdict, not e.g. a byte budget
+                status=next((r.status for r in o.results if r.gate == "visual_diff"), Status.PASS),
                 changed_fraction=o.changed_fraction,
             )
             for o in ordered
