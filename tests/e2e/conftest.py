@@ -10,7 +10,7 @@ from bot.samples import summer_hero
 from bot.standin import SlackStandIn
 from tests.e2e.harness import (
     BACKUP, PRODUCT, PRODUCT_BACKUP, REQUESTER, REVIEWER, SRE, SRE_GROUP, SRE_MEMBER, STRANGER, TOKEN, Env,
-    fixed_clock, make_policy,
+    make_policy,
 )
 
 
@@ -25,8 +25,7 @@ async def env(tmp_path: Path, db_url: str) -> AsyncIterator[Env]:
     releases.mkdir()
     summer_hero(releases)
     async with aiohttp.ClientSession() as session:
-        e = Env(standin=standin, db_url=db_url, releases=releases, policy=make_policy(), clock=fixed_clock(),
-                session=session)
+        e = Env(standin=standin, db_url=db_url, releases=releases, policy=make_policy(), session=session)
         await e.boot()
         try:
             yield e
