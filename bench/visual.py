@@ -38,7 +38,7 @@ def photo_like(width: int, height: int, seed: int = 0) -> np.ndarray:
         y1 = y0 + int(rng.integers(height // 30, height // 6))
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
         (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x0, y0, x1, y1), fill=colour)
-    out = np.asarray(canvas, dtype=np.float32) + rng.normal(0, 2.0, (height, width, 1)).astype(np.float32)
+    out = np.asarray(canvas, dtype=np.float32) + rng.normal(0, 3.0, (height, width, 3)).astype(np.float32)
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
