@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -29,6 +29,8 @@ from sqlmodel import col
 from storage.models import OutboxMessage
 
 __all__ = [
+    "INTERRUPTED",
+    "NOT_SENT",
     "REF_MARKER",
     "OutboxState",
     "OutboxStore",
@@ -39,6 +41,10 @@ __all__ = [
 ]
 
 OutboxState = Literal["pending", "sent", "failed"]
+# Error prefixes the sender relies on: a retry after NOT_SENT need not check whether the message
+# landed; after anything else (a timeout, a 5xx, an interrupted sender) it must.
+NOT_SENT = "not sent: "
+INTERRUPTED = "interrupted: the attempt by "
 REF_MARKER = "$outbox"
 _DEFAULT = object()
 _BULK = {"synchronize_session": False}
@@ -176,7 +182,14 @@ class OutboxStore:
             .values(
                 attempts=col(OutboxMessage.attempts) + 1,
                 next_attempt_at=now + lease,
-                claimed_by=worker_id or None,
+                claimed_by=worker_id or "?",
+                # Every outcome clears claimed_by, so finding it set means the last sender died
+                # mid-attempt: its call may have reached Slack, and the error says so.
+                error=case(
+                    (col(OutboxMessage.claimed_by).is_not(None),
+                     literal(INTERRUPTED) + col(OutboxMessage.claimed_by)),
+                    else_=col(OutboxMessage.error),
+                ),
             )
             .returning(OutboxMessage)
             .execution_options(**_BULK)
@@ -207,14 +220,14 @@ class OutboxStore:
             )
             return bool(res.rowcount)  # type: ignore[attr-defined]
 
-    async def defer(self, row_id: int, next_at: datetime, reason: str) -> bool:
+    async def defer(self, row_id: int, next_at: datetime) -> bool:
         """Put a row back without counting the attempt (it waits on another row, it did not fail)."""
         async with self.sessions.begin() as s:
             res = await s.execute(
                 update(OutboxMessage)
                 .where(col(OutboxMessage.id) == row_id, col(OutboxMessage.state) == "pending")
                 .values(
-                    error=reason[:2000],
+                    # The error is left alone: it carries whether an earlier attempt may have landed.
                     next_attempt_at=next_at,
                     claimed_by=None,
                     attempts=func.max(col(OutboxMessage.attempts) - 1, 0)
