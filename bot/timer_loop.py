@@ -152,14 +152,21 @@ class TimerLoop:
                 claimed = await self.store.claim_due(self.clock(), self.worker_id, self.batch)
                 if not claimed:
                     break
-                await asyncio.gather(*(self._run(t) for t in claimed))
+                ok = await asyncio.gather(*(self._run(t) for t in claimed))
+                succeeded = [t.id for t, good in zip(claimed, ok, strict=True) if good and t.id is not None]
+                finished = await self.store.complete_many(succeeded, self.clock(), worker_id=self.worker_id)
+                if len(finished) < len(succeeded):
+                    # Cancelled while running (a decision landed) or re-claimed after a stall: either
+                    # way the handler's own state check is what kept it from acting twice.
+                    log.info("timer loop %s: %d timers were cancelled or re-claimed while they ran",
+                             self.worker_id, len(succeeded) - len(finished))
                 ran += len(claimed)
                 if len(claimed) < self.batch:
                     break
             return ran
 
-    async def _run(self, timer: Timer) -> None:
-        assert timer.id is not None
+    async def _run(self, timer: Timer) -> bool:
+        """Run one handler; True when it succeeded (completion is recorded for the batch at once)."""
         async with self._sem:
             handler = self._handlers.get(timer.kind)
             try:
@@ -169,12 +176,8 @@ class TimerLoop:
                     await handler(timer)
             except Exception as exc:
                 await self._failed(timer, exc)
-                return
-            if not await self.store.complete(timer.id, self.clock(), worker_id=self.worker_id):
-                # Cancelled while running (a decision landed) or re-claimed after a stall: either way
-                # the handler's own state check is what kept it from acting twice.
-                log.info("timer %s (%s → %s) was cancelled or re-claimed while it ran",
-                         timer.id, timer.kind, timer.target_id)
+                return False
+            return True
 
     async def _failed(self, timer: Timer, exc: Exception) -> None:
         assert timer.id is not None
