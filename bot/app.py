@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import api
 from bot.lifecycle import Clock, Lifecycle
+from bot.preview_runner import default_workers
 from bot.listeners.register import register
 from bot.settings import Settings
 from bot.slack_client import Slack, make_client
@@ -85,7 +86,8 @@ async def build_bot(settings: Settings, policy: Policy, *, clock: Clock = utcnow
         request_verification_enabled=settings.slack_signing_secret is not None,
     )
     lifecycle = Lifecycle(store=store, slack=slack, policy=policy, releases_dir=Path(settings.releases_dir),
-                          clock=clock)
+                          clock=clock, artifacts_dir=Path(settings.artifacts_dir),
+                          workers=settings.workers or default_workers())
     register(bolt, lifecycle)
     return Bot(settings, engine, store, slack, bolt, lifecycle)
 

@@ -22,7 +22,7 @@ from bot.blocks import gates as gate_blocks
 from bot.blocks import release as release_blocks
 from bot.blocks.text import esc, plain
 from bot.bundle_loader import load_bundle, precheck
-from bot.preview_runner import run_preview
+from bot.preview_runner import PreviewReport, run_preview
 from bot.slack_client import Slack
 from bot.traffic.advice import AdviceOnly
 from bot.traffic.protocol import Split, TrafficController
@@ -40,6 +40,19 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 BOT = "releasegate"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A file shown to the approver (thumbnail, contact sheet, chart), uploaded into the thread."""
+
+    filename: str
+    title: str
+    content: bytes
+
+
+class ChartMaker(Protocol):
+    async def __call__(self, release: Release, run: PhaseRun, policy: Policy) -> list[Artifact]: ...
 
 
 class PhaseEvaluator(Protocol):
@@ -62,6 +75,13 @@ class Lifecycle:
     evaluators: dict[Phase, PhaseEvaluator] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     traffic: TrafficController = field(default_factory=AdviceOnly)
+    # Where Preview writes diff thumbnails and contact sheets (one folder per phase run).
+    artifacts_dir: Path = field(default_factory=lambda: Path("artifacts"))
+    workers: int = 1
+    charts: ChartMaker | None = None
+    # Image diffs posted inline per phase; the rest are in the contact sheet and the report.
+    max_inline_thumbnails: int = 5
+    _pending_artifacts: dict[int, list[Artifact]] = field(default_factory=dict)
     # Upper bound on how long a Canary/Global phase waits between two evaluations.
     max_observe_interval: float = 30.0
     # Called after every recorded state change (the traffic controller and timers hook in here).
@@ -185,7 +205,12 @@ class Lifecycle:
         phase = Phase(release.phase)
         if phase is Phase.PREVIEW:
             bundle = Bundle.model_validate(release.bundle)
-            report = await asyncio.to_thread(run_preview, Path(release.bundle_dir), bundle, policy.phases.preview.gates)
+            thumbs = self.artifacts_dir / release.name / f"run-{run.id}"
+            report = await asyncio.to_thread(
+                run_preview, Path(release.bundle_dir), bundle, policy.phases.preview.gates,
+                workers=self.workers, thumbs_dir=thumbs,
+            )
+            self._pending_artifacts[run.id or 0] = _preview_artifacts(report, self.max_inline_thumbnails)
             return report.results
         evaluator = self.evaluators.get(phase, _no_metrics_gates)
         return await evaluator(release, run, policy)
@@ -300,6 +325,7 @@ class Lifecycle:
         if t.after.state is State.ROLLED_BACK:
             await self._zero_traffic(fresh, "gate failed: " + ", ".join(failed_gates))
             await self._announce_rollback(fresh, results, reason=None)
+            await self._upload_artifacts(fresh, run, policy)
         else:
             await self._post_results(fresh, run, results, request, policy)
         await self._changed(fresh)
@@ -317,6 +343,18 @@ class Lifecycle:
         ts = await self._thread(release, text, blocks)
         if ts and request and request.id:
             await self.store.set_approval_message(request.id, ts)
+        await self._upload_artifacts(release, run, policy)
+
+    async def _upload_artifacts(self, release: Release, run: PhaseRun, policy: Policy) -> None:
+        artifacts = self._pending_artifacts.pop(run.id or 0, [])
+        if self.charts is not None and Phase(release.phase) is not Phase.PREVIEW:
+            made = await self._safe(f"drawing charts for {release.name}", self.charts(release, run, policy))
+            artifacts.extend(made or [])
+        for a in artifacts:
+            await self._safe(
+                f"uploading {a.filename} for {release.name}",
+                self.slack.upload(release.channel_id, release.root_ts, a.filename, a.content, a.title),
+            )
 
     async def _zero_traffic(self, release: Release, reason: str) -> None:
         try:
@@ -563,6 +601,22 @@ class Lifecycle:
                     self.spawn(self.run_gates(r.id or 0, run.id or 0), f"gates:{r.name}:recover")
                     count += 1
         return count
+
+
+def _preview_artifacts(report: PreviewReport, max_inline: int) -> list[Artifact]:
+    """The contact sheet, plus the diff thumbnails of images whose visual gate did not pass."""
+    out: list[Artifact] = []
+    if report.contact_sheet is not None and report.contact_sheet.exists():
+        out.append(Artifact("contact-sheet.png", "Visual diff contact sheet (worst first)",
+                            report.contact_sheet.read_bytes()))
+    major = [r.image_id for r in report.results
+             if r.gate == "visual_diff" and r.image_id and r.status is not Status.PASS]
+    for image_id in major[:max_inline]:
+        path = report.thumbnails.get(image_id)
+        if path is not None and path.exists():
+            out.append(Artifact(f"{image_id}.diff.png", f"Diff: {image_id} (baseline | candidate | changes)",
+                                path.read_bytes()))
+    return out
 
 
 def _change(t: Transition) -> StateChange:

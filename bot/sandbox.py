@@ -53,7 +53,8 @@ class Sandbox:
         return load_settings(
             SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=self.standin.base_url,
             RELEASEGATE_DATABASE_URL=self.db_url, RELEASEGATE_RELEASES_DIR=str(self.releases),
-            RELEASEGATE_API_TOKEN=API_TOKEN, **self.extra_settings,
+            RELEASEGATE_API_TOKEN=API_TOKEN,
+            **({"RELEASEGATE_ARTIFACTS_DIR": str(self.releases.parent / "artifacts")} | self.extra_settings),
         )
 
     async def boot(self) -> None:

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     api_token: str | None = Field(default=None, alias="RELEASEGATE_API_TOKEN")
     public_url: str | None = Field(default=None, alias="RELEASEGATE_PUBLIC_URL")
     port: int = Field(default=3000, alias="PORT", ge=1, le=65535)
+    # Thumbnails, contact sheets and charts shown to approvers (content kept for the audit trail).
+    artifacts_dir: Path = Field(default=Path("./artifacts"), alias="RELEASEGATE_ARTIFACTS_DIR")
+    # Processes for Preview image diffs; 0 means one per CPU core.
+    workers: int = Field(default=0, alias="RELEASEGATE_WORKERS", ge=0, le=64)
     # How often the timer loop looks for due work (seconds). Tests use fractions.
     tick_seconds: float = Field(default=2.0, alias="RELEASEGATE_TICK_SECONDS", gt=0)
 

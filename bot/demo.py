@@ -1,0 +1,139 @@
+"""`releasegate demo`: a whole release against the local Slack stand-in, no credentials needed.
+
+Preview is approved, the first Canary regresses LCP and rolls back by itself, the retried
+Canary passes, Global ramps to 100% and is approved. Everything Slack would show is written
+to a transcript, beside the uploaded charts and thumbnails and the audit export.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import aiohttp
+
+from bot.audit_cli import write_export
+from bot.samples import sample_policy, summer_hero
+from bot.sandbox import BOT_TOKEN, Sandbox
+from bot.standin import SlackStandIn
+from bot.traffic_sim import rum_batch
+from gates.policy import parse_policy
+from storage.audit import verify_chain
+
+PEOPLE = {
+    "U0PRIYA001": "Priya (campaign manager, requester)",
+    "U0DANA0001": "Dana (content reviewer)",
+    "U0LEE00001": "Lee (backup reviewer)",
+    "U0SAM00001": "Sam (SRE on call)",
+    "U0ALEX0001": "Alex (SRE)",
+    "U0JO000001": "Jo (product owner)",
+    "U0KIM00001": "Kim (VP product)",
+}
+REQUESTER, REVIEWER, BACKUP, SRE, SRE2, PRODUCT, PRODUCT_VP = PEOPLE
+SRE_GROUP = "S0SREGROUP"
+RELEASE = "summer-hero"
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+async def run_demo(out: str | None) -> int:
+    started = time.monotonic()
+    out_dir = Path(out or f"releasegate-demo-{datetime.now():%Y%m%d-%H%M%S}").resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    db_url = os.environ.get("RELEASEGATE_DATABASE_URL") or f"sqlite+aiosqlite:///{out_dir / 'demo.db'}"
+    releases = out_dir / "releases"
+    summer_hero(releases, RELEASE)
+    policy = parse_policy(sample_policy(
+        reviewer=REVIEWER, backup=BACKUP, sre=SRE, sre_group=SRE_GROUP, product=PRODUCT,
+        product_backup=PRODUCT_VP, sla="15m", every="1s", observe="2s", min_samples="300",
+    ), source="demo policy")
+
+    standin = SlackStandIn(bot_tokens=[BOT_TOKEN])
+    await standin.start()
+    for uid, name in PEOPLE.items():
+        standin.add_user(uid, name.split(" ")[0].lower(), name)
+    standin.add_usergroup(SRE_GROUP, [SRE, SRE2])
+    try:
+        async with aiohttp.ClientSession() as session:
+            sb = Sandbox(standin=standin, db_url=db_url, releases=releases, policy=policy, session=session,
+                         extra_settings={"RELEASEGATE_ARTIFACTS_DIR": str(out_dir / "artifacts")})
+            await sb.boot()
+            try:
+                await _script(sb)
+            finally:
+                await sb.shutdown()
+    finally:
+        await standin.stop()
+    return await _write_outputs(standin, db_url, out_dir, started)
+
+
+async def _script(sb: Sandbox) -> None:
+    _say(f"1. {PEOPLE[REQUESTER]} types `/release start {RELEASE}` in #releases")
+    await sb.start(RELEASE, REQUESTER)
+    preview = sb.approval_message(RELEASE, "Preview")
+    _say("   Preview gates ran: " + preview.text)
+
+    _say(f"2. {PEOPLE[REVIEWER]} approves Preview; Canary starts at 5% of traffic")
+    await sb.press(REVIEWER, preview, "approve", settle=False)
+    await asyncio.sleep(0.3)
+    status, body = await sb.post_metrics(rum_batch(RELEASE, n_per_arm=400, lcp_shift=1.35, seed=1))
+    _say(f"   RUM collector posts {body.get('accepted')} samples (HTTP {status}): the new hero is 35% slower")
+    await sb.settle(timeout=60)
+    assert "rolled back" in sb.thread_text(RELEASE), sb.thread_text(RELEASE)
+    _say("   Canary failed lcp_p75 and rolled back by itself (traffic 0%)")
+
+    _say(f"3. {PEOPLE[SRE]} fixes the encoding and presses Retry Canary")
+    await sb.press(SRE, sb.last_with(RELEASE, "retry_canary"), "retry_canary", settle=False)
+    await asyncio.sleep(0.3)
+    status, body = await sb.post_metrics(rum_batch(RELEASE, n_per_arm=400, lcp_shift=1.0, seed=2))
+    _say(f"   RUM collector posts {body.get('accepted')} healthy samples (HTTP {status})")
+    await sb.settle(timeout=60)
+    canary = sb.approval_message(RELEASE, "Canary")
+    _say("   Canary gates: " + canary.text)
+
+    _say(f"4. {PEOPLE[SRE2]} (SRE group) approves Canary; Global ramps 25% → 50% → 100%")
+    await sb.press(SRE2, canary, "approve", settle=False)
+    await asyncio.sleep(0.3)
+    await sb.post_metrics(rum_batch(RELEASE, n_per_arm=400, lcp_shift=1.0, seed=3, regions=("eu", "us", "apac")))
+    await sb.settle(timeout=60)
+    glob = sb.approval_message(RELEASE, "Global")
+    _say("   Global gates: " + glob.text)
+
+    _say(f"5. {PEOPLE[PRODUCT]} approves Global with a comment")
+    await sb.decide_in_modal(PRODUCT, glob, "approve_with_comment", "Numbers hold in every region. Ship it.")
+    _say("   " + sb.root(RELEASE).text)
+
+
+async def _write_outputs(standin: SlackStandIn, db_url: str, out_dir: Path, started: float) -> int:
+    from storage.db import make_engine
+    from storage.repo import Store
+
+    (out_dir / "transcript.txt").write_text(standin.transcript(), encoding="utf-8")
+    files_dir = out_dir / "slack-files"
+    files_dir.mkdir(exist_ok=True)
+    for f in standin.files.values():
+        (files_dir / Path(f.name).name).write_bytes(f.content)
+    engine = make_engine(db_url)
+    try:
+        entries = await Store(engine).audit_entries()
+    finally:
+        await engine.dispose()
+    write_export(entries, "jsonl", out_dir / "audit.jsonl")
+    write_export(entries, "csv", out_dir / "audit.csv")
+    problem = verify_chain(entries)
+    rejected = len(standin.rejected_calls)
+    _say("")
+    _say(f"Done in {time.monotonic() - started:.1f}s. Everything is in {out_dir}:")
+    _say(f"  transcript.txt   what Slack showed ({len(standin.calls)} API calls, {rejected} rejected)")
+    _say(f"  slack-files/     {len(standin.files)} uploaded charts and thumbnails")
+    _say(f"  audit.jsonl/csv  {len(entries)} audit entries, chain {'INTACT' if problem is None else 'BROKEN'}")
+    if problem is not None or rejected:
+        print(f"releasegate demo: problem: {problem or f'{rejected} Slack calls rejected'}", file=sys.stderr)
+        return 1
+    return 0
