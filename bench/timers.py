@@ -78,7 +78,7 @@ async def _worker(url: str, worker_id: str, tick: float, deadline: float, out: P
 
 
 async def _fresh_database() -> str:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
     name = f"rgbench_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(SERVER.replace("postgresql+asyncpg", "postgresql") + "/postgres")
@@ -117,7 +117,8 @@ async def _seed(url: str, n: int, first_due: datetime, window: float) -> dict[in
         for start in range(0, n, 2000):
             await s.execute(insert(Timer), rows[start:start + 2000])
     async with store.sessions() as s:
-        due = {int(i): d.timestamp() for i, d in (await s.execute(select(col(Timer.id), col(Timer.due_at)))).all()}
+        q = select(col(Timer.id), col(Timer.due_at))
+        due = {int(i): d.timestamp() for i, d in (await s.execute(q)).all() if i is not None}
     await engine.dispose()
     return due
 
