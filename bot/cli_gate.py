@@ -193,7 +193,8 @@ def gate_preview_main(args: argparse.Namespace) -> int:
     report = run_preview(root, bundle, policy.phases.preview.gates, progress=bar, workers=workers, thumbs_dir=thumbs)
     elapsed = time.monotonic() - started
 
-    print(render_table(report))
+    # With --json - the JSON owns stdout, so the table moves to stderr.
+    print(render_table(report), file=sys.stderr if getattr(args, "json", None) == "-" else sys.stdout)
     if getattr(args, "json", None):
         payload = json.dumps(report.to_json(), indent=2, ensure_ascii=False, default=str)
         if args.json == "-":

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.images import decode_image
-from bot.thumbnails import SheetItem, contact_sheet, diff_thumbnail
+from bot.thumbnails import SheetItem, contact_sheet, diff_thumbnail, is_major
 from gates import registry
 from gates.bundle import Bundle, BundleImage
 from gates.policy import ImageBudgetConfig, PreviewGates
@@ -65,6 +65,23 @@ class PreviewReport:
         }
 
 
+    def slack_uploads(self, max_inline: int = 5) -> list[dict[str, Any]]:
+        """``files_upload_v2(file_uploads=…)`` entries for the release thread: the contact sheet,
+        then thumbnails of major changes only (failed visual diffs, most changed first), so Slack
+        shows what needs eyes and the rest stays in the report."""
+        uploads: list[dict[str, Any]] = []
+        if self.contact_sheet is not None:
+            uploads.append({"file": str(self.contact_sheet), "filename": "contact-sheet.png",
+                            "title": f"Visual diff: {len(self.thumbnails)} images, worst first"})
+        major = [r for r in self.results if is_major(r) and r.image_id in self.thumbnails]
+        major.sort(key=lambda r: -(r.measured or 0.0))
+        for r in major[:max_inline]:
+            assert r.image_id is not None
+            uploads.append({"file": str(self.thumbnails[r.image_id]), "filename": f"{r.image_id}.diff.png",
+                            "title": f"{r.image_id}: {r.summary}"})
+        return uploads
+
+
 def _max_pixels(gates: PreviewGates) -> int:
     return (gates.image_budget or ImageBudgetConfig()).max_pixels
 
@@ -85,7 +102,8 @@ def _safe_name(image_id: str) -> str:
 
 def _evaluate(root: Path, spec: BundleImage, gates: PreviewGates, thumbs_dir: Path | None) -> _Outcome:
     limit = _max_pixels(gates)
-    needs_pixels = registry.preview_needs_pixels(gates)
+    # Pixels only for a pair: no gate compares a new image with nothing.
+    needs_pixels = registry.preview_needs_pixels(gates) and spec.baseline is not None
     cand, cpx = decode_image(root, spec.candidate, limit, pixels=needs_pixels)
     base, bpx = (
         decode_image(root, spec.baseline, limit, pixels=needs_pixels) if spec.baseline else (None, None)

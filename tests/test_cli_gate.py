@@ -171,3 +171,18 @@ def test_module_entry_point(tmp_path: Path, policy: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "PASS" in proc.stdout
+
+
+def test_slack_uploads_post_only_major_changes_inline(tmp_path: Path, policy: Path) -> None:
+    from bot.preview_runner import run_preview
+    from gates.bundle import parse_bundle
+    from gates.policy import parse_policy
+
+    root = make_bundle(tmp_path / "rel", changed=True)
+    bundle = parse_bundle((root / "release.yml").read_text())
+    gates = parse_policy(policy.read_text()).phases.preview.gates
+    report = run_preview(root, bundle, gates, thumbs_dir=tmp_path / "t")
+    uploads = report.slack_uploads()
+    assert [u["filename"] for u in uploads] == ["contact-sheet.png", "img-2.diff.png"]
+    assert all(Path(u["file"]).is_file() for u in uploads)
+    assert uploads[1]["title"].startswith("img-2: ")
