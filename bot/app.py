@@ -17,10 +17,12 @@ from bot.lifecycle import Clock, Lifecycle
 from bot.preview_runner import default_workers
 from bot.listeners.register import register
 from bot.settings import Settings
+from bot.timer_loop import TimerLoop
 from bot.slack_client import Slack, make_client
 from gates.policy import Policy
 from storage.db import current_revision, make_engine, upgrade
-from storage.repo import Store
+from storage.repo import SLA_ESCALATE, SLA_PAUSE, Store
+from storage.timers import TimerStore
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +65,15 @@ class Bot:
     slack: Slack
     bolt: AsyncApp
     lifecycle: Lifecycle
+    timers: TimerLoop
+
+    async def start(self) -> None:
+        """Background work: resume interrupted gates, then fire due timers (also those missed while down)."""
+        await self.lifecycle.recover()
+        await self.timers.start()
 
     async def close(self) -> None:
+        await self.timers.stop(timeout=10)
         await self.lifecycle.drain(timeout=10)
         for t in list(self.lifecycle.tasks):
             t.cancel()
@@ -89,7 +98,10 @@ async def build_bot(settings: Settings, policy: Policy, *, clock: Clock = utcnow
                           clock=clock, artifacts_dir=Path(settings.artifacts_dir),
                           workers=settings.workers or default_workers())
     register(bolt, lifecycle)
-    return Bot(settings, engine, store, slack, bolt, lifecycle)
+    timers = TimerLoop(TimerStore(engine), clock=clock, tick_seconds=settings.tick_seconds)
+    timers.register(SLA_ESCALATE, lifecycle.on_sla_escalate)
+    timers.register(SLA_PAUSE, lifecycle.on_sla_pause)
+    return Bot(settings, engine, store, slack, bolt, lifecycle, timers)
 
 
 def build_web_app(bot: Bot) -> web.Application:

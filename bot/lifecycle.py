@@ -34,7 +34,8 @@ from gates.policy import CanaryPhase, GlobalPhase, ImageBudgetConfig, Policy
 from gates.ramp import position, region_split, settled
 from gates.result import GateResult, Status, worst
 from storage.models import ApprovalRequest, PhaseRun, Release
-from storage.repo import AlreadyActive, AuditNote, StateChange, Store
+from storage.models import Timer
+from storage.repo import SLA_PAUSE, AlreadyActive, AuditNote, StateChange, Store
 
 log = logging.getLogger(__name__)
 
@@ -316,6 +317,7 @@ class Lifecycle:
                       {"run": run.id, "results": len(results), "failed_gates": failed_gates}),
             self.clock(), run_outcome="passed" if passed else "failed", owners=owners + policy.owners(phase).backup,
             channel_id=release.channel_id, traffic_percent=0.0 if t.after.state is State.ROLLED_BACK else None,
+            sla_due=self.clock() + policy.phase(phase).sla_delta,
         )
         if outcome is False:
             return
@@ -469,6 +471,9 @@ class Lifecycle:
         await self._safe("rewriting the approval message",
                          self.slack.update(request.channel_id, request.message_ts,
                                            f"{phase.label} {verb} by {user}", blocks))
+        for dm in request.dm_messages:
+            await self._safe("rewriting an escalation DM",
+                             self.slack.update(dm["channel"], dm["ts"], f"{phase.label} {verb} by {user}", blocks))
 
     async def _already_decided_text(self, request: ApprovalRequest) -> str:
         d = await self.store.decision_for(request.id or 0)
@@ -545,6 +550,11 @@ class Lifecycle:
         await self._changed(fresh)
         if run is not None:
             self.spawn(self.run_gates(fresh.id or 0, run.id or 0), f"gates:{fresh.name}:rerun")
+        elif event is Event.RESUME and fresh.state == State.AWAITING.value:
+            request = await self.store.open_request(fresh.id or 0)
+            if request is not None and request.id is not None:
+                sla = release_policy(fresh).phase(Phase(fresh.phase)).sla_delta
+                await self.store.restart_sla(request.id, self.clock() + sla, self.clock())
         elif event is Event.RESUME and fresh.state == State.RUNNING.value:
             current = await self.store.current_run(fresh.id or 0)
             if current is not None:
@@ -589,11 +599,99 @@ class Lifecycle:
         await self._changed(release)
         await self._begin_phase(release, run)
 
+    # -- escalation (durable timers) -----------------------------------------------------
+
+    async def _members(self, ids: Sequence[str], exclude: set[str]) -> list[str]:
+        """User IDs behind owner entries; user groups are resolved now, not when the policy was read."""
+        out: list[str] = []
+        for ident in ids:
+            members = [ident]
+            if ident.startswith("S"):
+                members = await self._safe(f"resolving user group {ident}", self.slack.usergroup_members(ident)) or []
+            for m in members:
+                if m not in exclude and m not in out:
+                    out.append(m)
+        return out
+
+    async def on_sla_escalate(self, timer: Timer) -> None:
+        """First SLA passed without a decision: DM the backups with the same buttons."""
+        request = await self.store.approval_request(timer.target_id)
+        if request is None or request.state != "awaiting" or request.escalation_level != 0 or request.id is None:
+            return
+        release = await self.store.release(request.release_id)
+        if release is None or release.state != State.AWAITING.value:
+            return  # paused or moved on; a resume restarts the clock
+        policy = release_policy(release)
+        phase = Phase(request.phase)
+        cfg = policy.phase(phase)
+        # Four-eyes: the requester is never asked to approve their own release.
+        backups = await self._members(cfg.owners.backup, exclude={release.requested_by})
+        now = self.clock()
+        done = await self.store.escalate(
+            request.id, from_level=0, to_level=1, now=now, next_timer=(SLA_PAUSE, now + cfg.sla_delta),
+            note=AuditNote(BOT, "sla.escalate", "ok",
+                           {"request": request.id, "backups": backups, "sla": cfg.sla}),
+        )
+        if done is None:
+            return
+        link = await self.slack.permalink(release.channel_id, release.root_ts) if release.root_ts else None
+        results = [GateResult.from_dict(d) for d in request.gate_snapshot]
+        blocks = gate_blocks.results_blocks(
+            release_name=release.name, phase=phase, results=results, owners=cfg.owners.backup,
+            request_id=request.id, run_id=request.phase_run_id, sla_text=format_duration(cfg.sla_delta),
+        )
+        intro = release_blocks.section(
+            f"⏰ *{esc(release.name)}* has waited {format_duration(cfg.sla_delta)} for a {phase.label} decision "
+            f"from {release_blocks.mentions(cfg.owners.primary)}. You are a backup approver."
+            + (f" <{link}|Open the thread>" if link else ""))
+        for user in backups:
+            sent = await self._safe(f"DMing backup {user}",
+                                    self.slack.dm(user, f"{release.name}: {phase.label} needs a decision",
+                                                  [intro, *blocks]))
+            if sent:
+                await self.store.add_dm_message(request.id, sent[0], sent[1], user)
+        who = release_blocks.mentions(backups) if backups else "nobody (no backup approver besides the requester)"
+        await self._thread(release, f"{release.name}: escalated", [release_blocks.section(
+            f"⏰ No {phase.label} decision within {format_duration(cfg.sla_delta)}: escalated to {who}.")])
+
+    async def on_sla_pause(self, timer: Timer) -> None:
+        """Second SLA passed: pause the rollout (Canary holds its traffic) and tell every owner."""
+        request = await self.store.approval_request(timer.target_id)
+        if request is None or request.state != "awaiting" or request.escalation_level != 1 or request.id is None:
+            return
+        release = await self.store.release(request.release_id)
+        if release is None:
+            return
+        t = apply(snapshot(release), Event.PAUSE)
+        if isinstance(t, Refused) or t.before.state is not State.AWAITING:
+            return
+        policy = release_policy(release)
+        phase = Phase(request.phase)
+        cfg = policy.phase(phase)
+        done = await self.store.escalate(
+            request.id, from_level=1, to_level=2, now=self.clock(), next_timer=None, change=_change(t),
+            note=AuditNote(BOT, "sla.pause", "ok", {"request": request.id, "why": "no decision after two SLAs"}),
+        )
+        if done is None:
+            return
+        _, fresh = done
+        owners = await self._members([*cfg.owners.primary, *cfg.owners.backup], exclude=set())
+        await self._thread(fresh, f"{release.name} paused", [release_blocks.section(
+            f"⏸️ *Paused*: no {phase.label} decision after 2 × {format_duration(cfg.sla_delta)}. "
+            f"Traffic holds at {fresh.traffic_percent:g}%. {release_blocks.mentions(owners)}: "
+            f"`/release resume {release.name}` restarts the clock.")])
+        for user in owners:
+            await self._safe(f"notifying owner {user}", self.slack.dm(
+                user, f"⏸️ {release.name} is paused: no {phase.label} decision after 2 × "
+                      f"{format_duration(cfg.sla_delta)}. `/release resume {release.name}` restarts the clock."))
+        await self._changed(fresh)
+
     # -- recovery ------------------------------------------------------------------------
 
     async def recover(self) -> int:
         """After a restart: phases whose gates were running when we stopped run again."""
         count = 0
+        log.info("looking for releases interrupted by the last stop")
         for r in await self.store.list_releases(limit=500):
             if r.state == State.RUNNING.value:
                 run = await self.store.current_run(r.id or 0)

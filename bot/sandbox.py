@@ -71,7 +71,7 @@ class Sandbox:
         port = self.runner.addresses[0][1]
         self.base = f"http://127.0.0.1:{port}"
         self.users = SlackUsers(f"{self.base}/slack/events", SIGNING_SECRET, self.session)
-        await self.bot.lifecycle.recover()
+        await self.bot.start()
 
     async def shutdown(self) -> None:
         if self.runner:

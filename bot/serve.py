@@ -39,9 +39,7 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    resumed = await bot.lifecycle.recover()
-    if resumed:
-        log.info("resumed gates of %d release(s) interrupted by the last stop", resumed)
+    await bot.start()
     # The HTTP server also runs in Socket Mode: health checks and the API need it.
     runner = await start_http(bot, host, port)
     handler = None

@@ -84,6 +84,10 @@ class ApprovalRequest(SQLModel, table=True):
     owners: list[str] = Field(sa_column=Column(JSON, nullable=False))
     gate_snapshot: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # 0 asked the primary owners; 1 the backups were DMed; 2 the rollout was paused for want of a decision.
+    escalation_level: int = 0
+    # Copies of the request sent by DM ({"channel", "ts", "user"}), rewritten with the thread after a decision.
+    dm_messages: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
 class Decision(SQLModel, table=True):
@@ -188,8 +192,10 @@ class MetricSampleRow(SQLModel, table=True):
     __table_args__ = (
         Index("uq_metric_samples_vital", "release", "name", "cohort", "sample_id", unique=True,
               sqlite_where=_HAS_SAMPLE_ID, postgresql_where=_HAS_SAMPLE_ID),
-        # Every read is "this release over this window".
-        Index("ix_metric_samples_release_received_at", "release", "received_at"),
+        # Every read is "this release, this metric and arm, over this window". Carrying value makes
+        # it covering, so SQLite loads a million-sample window from the index alone (~4x faster than
+        # (release, received_at) plus a table lookup per row, measured in bench/ingest.py).
+        Index("ix_metric_samples_window", "release", "kind", "name", "cohort", "received_at", "value"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),

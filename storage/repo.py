@@ -19,9 +19,14 @@ from sqlmodel import col
 from gates.result import GateResult
 from storage.audit import GENESIS, entry_body, entry_hash
 from storage.models import ApprovalRequest, AuditEvent, Decision, GateResultRow, PhaseRun, Release
+from storage.timers import cancel_for, schedule
 
 # Pausing keeps the open approval request: after resume the same buttons work again.
 _KEEPS_REQUEST = ("awaiting", "blocked", "paused")
+
+SLA_ESCALATE = "sla.escalate"
+SLA_PAUSE = "sla.pause"
+SLA_TIMERS = (SLA_ESCALATE, SLA_PAUSE)
 
 # Any constant works; it only has to be the same for every replica.
 _AUDIT_LOCK_KEY = 0x72656C67
@@ -120,8 +125,15 @@ class Store:
         out = []
         for r in rows:
             body = entry_body(
-                seq=r.seq, at=r.at, actor=r.actor, action=r.action, release_id=r.release_id,
-                release_name=r.release_name, phase=r.phase, outcome=r.outcome, detail=r.detail,
+                seq=r.seq,
+                at=r.at,
+                actor=r.actor,
+                action=r.action,
+                release_id=r.release_id,
+                release_name=r.release_name,
+                phase=r.phase,
+                outcome=r.outcome,
+                detail=r.detail,
                 prev_hash=r.prev_hash,
             )
             body["hash"] = r.hash
@@ -149,9 +161,18 @@ class Store:
             async with self.sessions.begin() as s:
                 last = (await s.execute(select(func.max(Release.attempt)).where(col(Release.name) == name))).scalar()
                 release = Release(
-                    name=name, attempt=(last or 0) + 1, title=title, channel_id=channel_id,
-                    requested_by=requested_by, phase=phase, state=state, bundle_dir=bundle_dir,
-                    bundle=bundle, policy=policy, created_at=now, updated_at=now,
+                    name=name,
+                    attempt=(last or 0) + 1,
+                    title=title,
+                    channel_id=channel_id,
+                    requested_by=requested_by,
+                    phase=phase,
+                    state=state,
+                    bundle_dir=bundle_dir,
+                    bundle=bundle,
+                    policy=policy,
+                    created_at=now,
+                    updated_at=now,
                 )
                 s.add(release)
                 await s.flush()
@@ -160,9 +181,18 @@ class Store:
                 await s.flush()
                 await self._append_audit(
                     s,
-                    AuditNote(requested_by, "release.retry_canary" if retry_of else "release.start", "ok",
-                              {"attempt": release.attempt, "title": title, "images": len(bundle["images"]),
-                               "channel": channel_id, "retry_of": retry_of}),
+                    AuditNote(
+                        requested_by,
+                        "release.retry_canary" if retry_of else "release.start",
+                        "ok",
+                        {
+                            "attempt": release.attempt,
+                            "title": title,
+                            "images": len(bundle["images"]),
+                            "channel": channel_id,
+                            "retry_of": retry_of,
+                        },
+                    ),
                     now,
                     release,
                 )
@@ -250,16 +280,37 @@ class Store:
 
     async def _finish_current_run(self, s: AsyncSession, release_id: int, outcome: str, now: datetime) -> None:
         run = (
-            await s.execute(
-                select(PhaseRun).where(col(PhaseRun.release_id) == release_id).order_by(desc(col(PhaseRun.id))).limit(1)
+            (
+                await s.execute(
+                    select(PhaseRun)
+                    .where(col(PhaseRun.release_id) == release_id)
+                    .order_by(desc(col(PhaseRun.id)))
+                    .limit(1)
+                )
             )
-        ).scalars().first()
+            .scalars()
+            .first()
+        )
         if run is not None:
             run.outcome = outcome
             run.finished_at = now
             s.add(run)
 
     async def _supersede_requests(self, s: AsyncSession, release_id: int) -> None:
+        open_ids = (
+            (
+                await s.execute(
+                    select(col(ApprovalRequest.id)).where(
+                        col(ApprovalRequest.release_id) == release_id, col(ApprovalRequest.state) == "awaiting"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for request_id in open_ids:
+            if request_id is not None:
+                await cancel_for(s, request_id, SLA_TIMERS)
         await s.execute(
             update(ApprovalRequest)
             .where(col(ApprovalRequest.release_id) == release_id, col(ApprovalRequest.state) == "awaiting")
@@ -281,6 +332,7 @@ class Store:
         owners: list[str],
         channel_id: str,
         traffic_percent: float | None = None,
+        sla_due: datetime | None = None,
     ) -> ApprovalRequest | bool | None:
         """Store a phase's gate results and move the release on.
 
@@ -294,9 +346,17 @@ class Store:
                 d = r.to_dict()
                 s.add(
                     GateResultRow(
-                        phase_run_id=run_id, gate=r.gate, image_id=r.image_id, status=r.status.value,
-                        summary=r.summary, measured=r.measured, threshold=r.threshold, unit=r.unit,
-                        values=d["values"], evidence=d["evidence"], findings=d["findings"],
+                        phase_run_id=run_id,
+                        gate=r.gate,
+                        image_id=r.image_id,
+                        status=r.status.value,
+                        summary=r.summary,
+                        measured=r.measured,
+                        threshold=r.threshold,
+                        unit=r.unit,
+                        values=d["values"],
+                        evidence=d["evidence"],
+                        findings=d["findings"],
                     )
                 )
             if traffic_percent is not None:
@@ -314,11 +374,27 @@ class Store:
             # A blocked phase gets a request too: Reject and "Re-run gates" still need a target.
             if change.to_state in ("awaiting", "blocked"):
                 request = ApprovalRequest(
-                    release_id=release_id, phase_run_id=run_id, phase=change.to_phase, channel_id=channel_id,
-                    owners=owners, gate_snapshot=[r.to_dict() for r in results], created_at=now,
+                    release_id=release_id,
+                    phase_run_id=run_id,
+                    phase=change.to_phase,
+                    channel_id=channel_id,
+                    owners=owners,
+                    gate_snapshot=[r.to_dict() for r in results],
+                    created_at=now,
                 )
                 s.add(request)
                 await s.flush()
+                if sla_due is not None and change.to_state == "awaiting" and request.id is not None:
+                    # The SLA clock starts in the same transaction that asks for the decision.
+                    await schedule(
+                        s,
+                        SLA_ESCALATE,
+                        request.id,
+                        sla_due,
+                        {"release_id": release_id},
+                        key=f"{SLA_ESCALATE}:{request.id}:0",
+                        now=now,
+                    )
             release = await s.get(Release, release_id)
             await s.refresh(release)
             await self._append_audit(s, note, now, release)
@@ -327,17 +403,30 @@ class Store:
     async def gate_results(self, run_id: int) -> list[GateResult]:
         async with self.sessions() as s:
             rows = (
-                await s.execute(
-                    select(GateResultRow)
-                    .where(col(GateResultRow.phase_run_id) == run_id)
-                    .order_by(col(GateResultRow.id))
+                (
+                    await s.execute(
+                        select(GateResultRow)
+                        .where(col(GateResultRow.phase_run_id) == run_id)
+                        .order_by(col(GateResultRow.id))
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
         return [
             GateResult.from_dict(
-                {"gate": r.gate, "status": r.status, "summary": r.summary, "image_id": r.image_id,
-                 "measured": r.measured, "threshold": r.threshold, "unit": r.unit, "values": r.values,
-                 "evidence": r.evidence, "findings": r.findings}
+                {
+                    "gate": r.gate,
+                    "status": r.status,
+                    "summary": r.summary,
+                    "image_id": r.image_id,
+                    "measured": r.measured,
+                    "threshold": r.threshold,
+                    "unit": r.unit,
+                    "values": r.values,
+                    "evidence": r.evidence,
+                    "findings": r.findings,
+                }
             )
             for r in rows
         ]
@@ -360,9 +449,7 @@ class Store:
 
     async def set_approval_message(self, request_id: int, ts: str) -> None:
         async with self.sessions.begin() as s:
-            await s.execute(
-                update(ApprovalRequest).where(col(ApprovalRequest.id) == request_id).values(message_ts=ts)
-            )
+            await s.execute(update(ApprovalRequest).where(col(ApprovalRequest.id) == request_id).values(message_ts=ts))
 
     async def decision_for(self, request_id: int) -> Decision | None:
         async with self.sessions() as s:
@@ -390,17 +477,26 @@ class Store:
             )
             if not res.rowcount:  # type: ignore[attr-defined]
                 earlier = (
-                    await s.execute(select(Decision).where(col(Decision.approval_request_id) == request_id))
-                ).scalars().first()
+                    (await s.execute(select(Decision).where(col(Decision.approval_request_id) == request_id)))
+                    .scalars()
+                    .first()
+                )
                 return DecideResult(False, earlier, "already decided" if earlier else "this request is no longer open")
+            await cancel_for(s, request_id, SLA_TIMERS, now=now)
             request = await s.get(ApprovalRequest, request_id)
             assert request is not None
             if not await self._cas_release(s, request.release_id, change, now):
                 await s.rollback()
                 return DecideResult(False, None, "the release changed state meanwhile")
             row = Decision(
-                approval_request_id=request_id, release_id=request.release_id, phase=request.phase,
-                decision=decision, by=by, at=now, comment=comment, gate_snapshot=request.gate_snapshot,
+                approval_request_id=request_id,
+                release_id=request.release_id,
+                phase=request.phase,
+                decision=decision,
+                by=by,
+                at=now,
+                comment=comment,
+                gate_snapshot=request.gate_snapshot,
             )
             s.add(row)
             await self._finish_current_run(s, request.release_id, run_outcome, now)
@@ -416,6 +512,96 @@ class Store:
             decided_view = Release.model_validate(release.model_dump() | {"phase": request.phase})
             await self._append_audit(s, note, now, decided_view)
             return DecideResult(True, row, None, next_run)
+
+    async def escalate(
+        self,
+        request_id: int,
+        *,
+        from_level: int,
+        to_level: int,
+        note: AuditNote,
+        now: datetime,
+        next_timer: tuple[str, datetime] | None,
+        change: StateChange | None = None,
+    ) -> tuple[ApprovalRequest, Release] | None:
+        """Move an open request up one escalation level, exactly once (compare-and-set on the level).
+
+        With ``change`` the release moves too (the second SLA pauses it) in the same transaction.
+        """
+        async with self.sessions.begin() as s:
+            res = await s.execute(
+                update(ApprovalRequest)
+                .where(
+                    col(ApprovalRequest.id) == request_id,
+                    col(ApprovalRequest.state) == "awaiting",
+                    col(ApprovalRequest.escalation_level) == from_level,
+                )
+                .values(escalation_level=to_level)
+            )
+            if not res.rowcount:  # type: ignore[attr-defined]
+                return None
+            request = await s.get(ApprovalRequest, request_id)
+            assert request is not None
+            if change is not None and not await self._cas_release(s, request.release_id, change, now):
+                await s.rollback()
+                return None
+            if next_timer is not None:
+                kind, due = next_timer
+                await schedule(
+                    s,
+                    kind,
+                    request_id,
+                    due,
+                    {"release_id": request.release_id},
+                    key=f"{kind}:{request_id}:{to_level}:{int(due.timestamp())}",
+                    now=now,
+                )
+            release = await s.get(Release, request.release_id)
+            assert release is not None
+            await s.refresh(release)
+            await s.refresh(request)
+            await self._append_audit(s, note, now, release)
+            return request, release
+
+    async def restart_sla(self, request_id: int, due: datetime, now: datetime) -> bool:
+        """After a resume: back to level 0 and a fresh SLA clock for the same open request."""
+        async with self.sessions.begin() as s:
+            res = await s.execute(
+                update(ApprovalRequest)
+                .where(col(ApprovalRequest.id) == request_id, col(ApprovalRequest.state) == "awaiting")
+                .values(escalation_level=0)
+            )
+            if not res.rowcount:  # type: ignore[attr-defined]
+                return False
+            await cancel_for(s, request_id, SLA_TIMERS, now=now)
+            await schedule(
+                s,
+                SLA_ESCALATE,
+                request_id,
+                due,
+                {},
+                key=f"{SLA_ESCALATE}:{request_id}:r{int(now.timestamp() * 1000)}",
+                now=now,
+            )
+            return True
+
+    async def add_dm_message(self, request_id: int, channel: str, ts: str, user: str) -> None:
+        async with self.sessions.begin() as s:
+            request = await s.get(ApprovalRequest, request_id)
+            if request is None:
+                return
+            request.dm_messages = [*request.dm_messages, {"channel": channel, "ts": ts, "user": user}]
+            s.add(request)
+
+    async def open_request(self, release_id: int) -> ApprovalRequest | None:
+        async with self.sessions() as s:
+            q = (
+                select(ApprovalRequest)
+                .where(col(ApprovalRequest.release_id) == release_id, col(ApprovalRequest.state) == "awaiting")
+                .order_by(desc(col(ApprovalRequest.id)))
+                .limit(1)
+            )
+            return (await s.execute(q)).scalars().first()
 
     async def decisions(self, release_id: int) -> list[Decision]:
         async with self.sessions() as s:
