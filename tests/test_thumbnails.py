@@ -80,3 +80,13 @@ def test_contact_sheet_worst_first_and_bounded() -> None:
     # The first cell (top left) holds the worst image: red.
     assert sheet.getpixel((8 + 100, 8 + 14 + 60)) == (255, 0, 0)
     assert sheet.getpixel((8 + 470 + 8 + 100, 8 + 14 + 60)) == (255, 128, 0)
+
+
+def test_single_changed_pixel_survives_a_large_reduction() -> None:
+    from bot.thumbnails import _shrink_mask
+
+    mask = np.zeros((3000, 4000), bool)
+    mask[1234, 3210] = True
+    small = _shrink_mask(mask, (156, 117))
+    assert small.sum() == 1
+    assert small[1234 * 117 // 3000, 3210 * 156 // 4000]
