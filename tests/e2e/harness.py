@@ -34,3 +34,10 @@ def make_policy(**overrides: str) -> Policy:
 class Env(Sandbox):
     async def start(self, name: str, user: str = REQUESTER) -> None:
         await super().start(name, user)
+
+
+def fixed_clock():  # type: ignore[no-untyped-def]
+    """The wall clock, as an injectable callable (kept for tests that build a bot themselves)."""
+    from datetime import UTC, datetime
+
+    return lambda: datetime.now(UTC)
