@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot.bundle_loader import check_name
+from bot.metrics_api import add_metrics_routes
 
 if TYPE_CHECKING:
     from bot.app import Bot
@@ -93,3 +94,4 @@ def add_routes(app: web.Application, bot: Bot) -> None:
 
     app.router.add_get("/api/v1/releases/{name}", get_release)
     app.router.add_get("/api/v1/flags/{name}", get_flags)
+    add_metrics_routes(app, bot)

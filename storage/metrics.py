@@ -13,14 +13,14 @@ builds a million Python objects beyond the one float each.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 from sqlalchemy import ColumnElement, Float, and_, bindparam, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlmodel import col
 
 from gates.metrics import (
     COHORTS,
@@ -32,7 +32,7 @@ from gates.metrics import (
     MetricSample,
     dedupe_vitals,
 )
-from storage.models import MetricSampleRow
+from storage.models import MetricSampleRow, Release
 
 TABLE: Final = MetricSampleRow.__table__  # type: ignore[attr-defined]
 C: Final = TABLE.c
@@ -52,18 +52,15 @@ _CONFLICT: Final = ("release", "name", "cohort", "sample_id")
 Sample = MetricSample | CounterSample
 
 
-@dataclass(frozen=True)
-class Series:
-    """p75 per time bucket for the chart; ``None`` marks a bucket in which an arm had no samples."""
+class Series(NamedTuple):
+    """p75 per time bucket for the chart (``bot.charts.p75_over_time_png`` takes it as is).
+
+    ``None`` marks a bucket in which that arm had no samples; the chart draws a gap, not a zero.
+    """
 
     times: list[datetime]  # bucket starts
     canary_p75: list[float | None]
     baseline_p75: list[float | None]
-    canary_n: list[int]
-    baseline_n: list[int]
-
-    def as_tuple(self) -> tuple[list[datetime], list[float | None], list[float | None]]:
-        return self.times, self.canary_p75, self.baseline_p75
 
 
 def p75(values: FloatArray) -> float:
@@ -229,7 +226,7 @@ class MetricsStore:
                         arms[cohort] = (table[:, 0], table[:, 1])
         times = [start + width * i for i in range(buckets)]
         origin = start.astimezone(UTC).timestamp()
-        out: dict[str, tuple[list[float | None], list[int]]] = {}
+        out: dict[str, list[float | None]] = {}
         for cohort in COHORTS:
             secs, values = arms.get(cohort, (np.empty(0), np.empty(0)))
             # Clip: a float epoch exactly on the window's edges may land a hair outside it.
@@ -238,8 +235,22 @@ class MetricsStore:
             bucket, values = bucket[order], values[order]
             bounds = np.searchsorted(bucket, np.arange(buckets + 1))
             slices = [values[bounds[i]:bounds[i + 1]] for i in range(buckets)]
-            out[cohort] = ([p75(v) if v.size else None for v in slices], [int(v.size) for v in slices])
-        return Series(times, out["canary"][0], out["baseline"][0], out["canary"][1], out["baseline"][1])
+            out[cohort] = [p75(v) if v.size else None for v in slices]
+        return Series(times, out["canary"], out["baseline"])
+
+    async def known_releases(self, names: Collection[str]) -> set[str]:
+        """Which of ``names`` the releases table knows (any attempt, any state).
+
+        Asks only about the names a batch mentions, so validating a batch costs one indexed
+        lookup however many releases the database holds.
+        """
+        wanted = sorted({n for n in names if isinstance(n, str)})
+        if not wanted:
+            return set()
+        async with self.engine.connect() as conn:
+            name = col(Release.name)
+            result = await conn.execute(select(name).where(name.in_(wanted)).distinct())
+            return {str(n) for n in result.scalars()}
 
     async def counts(self, release: str) -> dict[str, dict[str, int]]:
         """Rows stored per cohort and metric name (counters: rows, not their sum)."""
