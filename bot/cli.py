@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
         add_gate_parser(sub)
     except ImportError:  # pragma: no cover - the visual gate CLI ships in the same package
         pass
+    from bot.cli_metrics import add_metrics_parser
+
+    add_metrics_parser(sub)
 
     audit = sub.add_parser("audit", help="verify or export the audit log")
     asub = audit.add_subparsers(dest="audit_command", required=True)
@@ -64,6 +67,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from bot.cli_gate import gate_preview_main
 
         return gate_preview_main(args)
+    if args.command == "metrics":
+        from bot.cli_metrics import metrics_main
+
+        return metrics_main(args)
     if args.command == "demo":
         from bot.demo import run_demo
 
