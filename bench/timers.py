@@ -2,9 +2,10 @@
 
     python -m bench.timers [--timers 10000] [--window 60] [--tick 1] [--replicas 1 2] [--db URL] [--quick]
 
-10,000 pending SLA timers (one per approval request) are written up front, due evenly over the
-next ``--window`` seconds. Then ``--replicas`` worker processes — real subprocesses, each running
-``bot.timer_loop.TimerLoop`` against the same database — claim and fire them. The handler does
+``--replicas`` worker processes — real subprocesses, each running ``bot.timer_loop.TimerLoop``
+against the same database — start; once all are up, 10,000 pending SLA timers (one per approval
+request) are written, due evenly over the next ``--window`` seconds, and the replicas claim and
+fire them. The handler does
 what an escalation does to the database: one transaction that enqueues its Slack DM in the outbox
 under an idempotency key (the Slack sending itself is not timed here).
 
@@ -52,7 +53,7 @@ KIND = "sla.escalate"
 # -- the worker (one replica) ------------------------------------------------------------------
 
 
-async def _worker(url: str, worker_id: str, tick: float, deadline: float, out: Path) -> None:
+async def _worker(url: str, worker_id: str, tick: float, out: Path) -> None:
     engine = make_engine(url, pool_size=20)
     store = TimerStore(engine)
     fired: list[tuple[int, float, float, float]] = []  # id, due, claimed, finished (epoch seconds)
@@ -68,6 +69,9 @@ async def _worker(url: str, worker_id: str, tick: float, deadline: float, out: P
     loop = TimerLoop(store, worker_id=worker_id, tick_seconds=tick, batch=500, concurrency=16)
     loop.register(KIND, escalate)
     await loop.start()
+    print("ready", flush=True)
+    # The driver seeds the timers once every replica is up, then says when to stop.
+    deadline = float(await asyncio.to_thread(sys.stdin.readline))
     await asyncio.sleep(max(deadline - time.time(), 0))
     await loop.stop()
     await engine.dispose()
@@ -100,9 +104,18 @@ async def _drop_database(url: str) -> None:
         await admin.close()
 
 
-async def _seed(url: str, n: int, first_due: datetime, window: float) -> dict[int, float]:
+async def _prepare(url: str) -> None:
+    """Migrate and empty the tables (a reused scratch database starts empty too)."""
     engine = make_engine(url)
     await upgrade(engine)
+    async with TimerStore(engine).sessions.begin() as s:
+        await s.execute(delete(Timer))
+        await s.execute(delete(OutboxMessage))
+    await engine.dispose()
+
+
+async def _seed(url: str, n: int, first_due: datetime, window: float) -> dict[int, float]:
+    engine = make_engine(url)
     store = TimerStore(engine)
     now = datetime.now(UTC)
     rows = [
@@ -111,9 +124,6 @@ async def _seed(url: str, n: int, first_due: datetime, window: float) -> dict[in
         for i in range(n)
     ]
     async with store.sessions.begin() as s:
-        # A reused scratch database (--db) starts empty too.
-        await s.execute(delete(Timer))
-        await s.execute(delete(OutboxMessage))
         for start in range(0, n, 2000):
             await s.execute(insert(Timer), rows[start:start + 2000])
     async with store.sessions() as s:
@@ -143,23 +153,36 @@ def _pct(values: list[float], q: float) -> float:
 async def run(n: int, window: float, replicas: int, tick: float, db: str | None) -> dict[str, Any]:
     url = db or await _fresh_database()
     try:
-        # Leave the replicas time to start (imports, connections) before the first timer is due.
-        lead = 4.0
-        first_due = datetime.now(UTC) + timedelta(seconds=lead)
-        due = await _seed(url, n, first_due, window)
-        deadline = first_due.timestamp() + window + max(3 * tick, 5.0)
+        await _prepare(url)
         with tempfile.TemporaryDirectory() as tmp:
             outs = [Path(tmp) / f"w{i}.json" for i in range(replicas)]
             procs = [
                 subprocess.Popen(
-                    [sys.executable, "-m", "bench.timers", "--worker", url, f"replica-{i}", str(tick),
-                     str(deadline), str(outs[i])],
+                    [sys.executable, "-m", "bench.timers", "--worker", url, f"replica-{i}", str(tick), str(outs[i])],
                     cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                 )
                 for i in range(replicas)
             ]
-            for p in procs:
-                await asyncio.to_thread(p.wait)
+            try:
+                for p in procs:
+                    assert p.stdout is not None
+                    if (await asyncio.to_thread(p.stdout.readline)).strip() != "ready":
+                        raise SystemExit("a replica did not start")
+                # Seeding takes well under a second; the first timer is due after that.
+                first_due = datetime.now(UTC) + timedelta(seconds=2)
+                due = await _seed(url, n, first_due, window)
+                deadline = first_due.timestamp() + window + max(3 * tick, 5.0)
+                for p in procs:
+                    assert p.stdin is not None
+                    p.stdin.write(f"{deadline}\n")
+                    p.stdin.flush()
+                for p in procs:
+                    await asyncio.to_thread(p.wait)
+            finally:
+                for p in procs:
+                    if p.poll() is None:
+                        p.kill()
             if any(p.returncode for p in procs):
                 raise SystemExit(f"a replica failed: exit codes {[p.returncode for p in procs]}")
             results = [json.loads(o.read_text()) for o in outs]
@@ -211,8 +234,8 @@ def _print(r: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--worker":
-        url, worker_id, tick, deadline, out = argv[1:6]
-        asyncio.run(_worker(url, worker_id, float(tick), float(deadline), Path(out)))
+        url, worker_id, tick, out = argv[1:5]
+        asyncio.run(_worker(url, worker_id, float(tick), Path(out)))
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--timers", type=int, default=10_000)
