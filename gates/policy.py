@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gates.durations import parse_duration
 from gates.phases import Phase
@@ -205,6 +205,41 @@ class GlobalPhase(_PhaseBase):
     gates: GlobalGates = Field(default_factory=_default_global_gates)
 
 
+class FlagdEngine(_Strict):
+    # Relative paths are relative to the bot's working directory, like the other settings.
+    path: str = "./flags/releasegate.flagd.json"
+    flag_prefix: str = Field(default="releasegate-", pattern=r"^[A-Za-z0-9_.-]*$")
+
+
+class WebhookEngine(_Strict):
+    url: str = Field(pattern=r"^https?://")
+    # The secret itself never goes into the policy file (it is committed); only where to find it.
+    secret_env: str = Field(default="RELEASEGATE_WEBHOOK_SECRET", pattern=r"^[A-Z_][A-Z0-9_]*$")
+    timeout: Duration = "5s"
+    attempts: int = Field(default=4, ge=1, le=10)
+
+
+class TrafficEngines(_Strict):
+    """Which traffic engines get each split; none listed means advice only."""
+
+    engines: list[Literal["flagd", "webhook"]] = Field(default_factory=list)
+    flagd: FlagdEngine | None = None
+    webhook: WebhookEngine | None = None
+
+    @field_validator("engines")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("an engine is listed twice")
+        return v
+
+    @model_validator(mode="after")
+    def _configured(self) -> TrafficEngines:
+        if "webhook" in self.engines and self.webhook is None:
+            raise ValueError("engine 'webhook' is listed but traffic.webhook (url, secret_env) is missing")
+        return self
+
+
 class Phases(_Strict):
     preview: PreviewPhase
     canary: CanaryPhase
@@ -216,6 +251,7 @@ class Phases(_Strict):
 class Policy(_Strict):
     phases: Phases
     allow_self_approval: bool = False
+    traffic: TrafficEngines | None = None
 
     def phase(self, phase: Phase) -> PreviewPhase | CanaryPhase | GlobalPhase:
         if phase is Phase.PREVIEW:
