@@ -95,7 +95,9 @@ class MetricsStore:
         self._sql, order = _upsert_sql(engine)
         # Map the compiled statement's parameter order onto our fixed tuple layout once.
         self._reorder = [INSERT_COLUMNS.index(n) for n in order] if order else list(range(len(INSERT_COLUMNS)))
-        proc = C.received_at.type.bind_processor(engine.dialect)
+        # dialect_impl: on SQLite the text format comes from the dialect's DATETIME, not the
+        # generic type; binding a datetime raw would store a format that compares differently.
+        proc = C.received_at.type.dialect_impl(engine.dialect).bind_processor(engine.dialect)
         self._ts: Callable[[datetime], Any] = proc if proc is not None else (lambda v: v)
 
     # -- writes ----------------------------------------------------------------------------
