@@ -38,10 +38,14 @@ def _parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="verify or export the audit log")
     asub = audit.add_subparsers(dest="audit_command", required=True)
-    asub.add_parser("verify", help="recompute the hash chain; exit 1 naming the first bad entry")
-    exp = asub.add_parser("export", help="write the audit log as JSONL or CSV")
+    ver = asub.add_parser("verify", help="recompute the hash chain; exit 1 naming the first bad entry")
+    ver.add_argument("--checkpoint", default=None, help="signed checkpoint(s) kept outside the database (JSON/JSONL)")
+    ver.add_argument("--pubkey", default=None, help="Ed25519 public key: base64, PEM text or PEM file")
+    ver.add_argument("--file", default=None, help="verify a JSONL export offline instead of the database")
+    exp = asub.add_parser("export", help="write the audit log as JSONL or CSV, plus manifest.json beside it")
     exp.add_argument("--format", choices=["jsonl", "csv"], required=True)
     exp.add_argument("--release", default=None)
+    exp.add_argument("--since", default=None, help="sequence number or ISO date/time")
     exp.add_argument("--out", required=True)
 
     db = sub.add_parser("db", help="database maintenance")
@@ -87,8 +91,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from bot.audit_cli import audit_export, audit_verify
 
         if args.audit_command == "verify":
-            return asyncio.run(audit_verify(settings))
-        return asyncio.run(audit_export(settings, args.format, args.release, args.out))
+            return asyncio.run(audit_verify(settings, args.checkpoint, args.pubkey, args.file))
+        return asyncio.run(audit_export(settings, args.format, args.release, args.out, args.since))
     return 2
 
 

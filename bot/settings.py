@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     workers: int = Field(default=0, alias="RELEASEGATE_WORKERS", ge=0, le=64)
     # How often the timer loop looks for due work (seconds). Tests use fractions.
     tick_seconds: float = Field(default=2.0, alias="RELEASEGATE_TICK_SECONDS", gt=0)
+    # -- audit inspector --
+    # Ed25519 private key (base64 of the 32-byte seed, PEM text or a PEM file path). Kept out of the
+    # database on purpose: whoever can write the database must not be able to re-sign history.
+    audit_signing_key: str | None = Field(default=None, alias="RELEASEGATE_AUDIT_SIGNING_KEY")
+    audit_channel: str | None = Field(default=None, alias="RELEASEGATE_AUDIT_CHANNEL")
+    checkpoint_every: int = Field(default=100, alias="RELEASEGATE_CHECKPOINT_EVERY", ge=1)
+    checkpoint_minutes: float = Field(default=60.0, alias="RELEASEGATE_CHECKPOINT_MINUTES", gt=0)
+    # HMAC key for inspector login links and session cookies; without it only the API token works.
+    session_secret: str | None = Field(default=None, alias="RELEASEGATE_SESSION_SECRET")
 
     @field_validator("slack_api_url")
     @classmethod
@@ -45,6 +54,19 @@ class Settings(BaseSettings):
         if v is not None and v and not v.startswith("xoxb-"):
             raise ValueError("must be a bot token starting with xoxb-")
         return v or None
+
+    @field_validator("audit_signing_key")
+    @classmethod
+    def _signing_key(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        from storage.checkpoints import KeyError_, load_private_key
+
+        try:
+            load_private_key(v)
+        except KeyError_ as exc:
+            raise ValueError(str(exc)) from None
+        return v
 
     @field_validator("slack_app_token")
     @classmethod

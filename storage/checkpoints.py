@@ -210,8 +210,13 @@ def verify_log(
             break
         body = {k: e[k] for k in e if k != "hash"}
         if e["prev_hash"] != prev:
-            problems.append(ChainProblem(seq, "prev_hash does not match the entry before it "
-                                              "(an entry was deleted, inserted or reordered here)"))
+            if seq >= 2 and by_seq.get(seq - 2) == e["prev_hash"]:
+                # This entry still links to the one two back: the one in between was slipped in.
+                problems.append(ChainProblem(seq - 1, f"inserted: entry {seq - 1} is not part of the chain "
+                                                      f"(entry {seq} links to {seq - 2})"))
+            else:
+                problems.append(ChainProblem(seq, "prev_hash does not match the entry before it "
+                                                  "(an entry was deleted, inserted or reordered here)"))
             break
         if entry_hash(body) != e["hash"]:
             problems.append(ChainProblem(seq, "content does not match its hash (entry edited)"))
