@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot.bundle_loader import check_name
+from bot.traffic.allocation import region_percents
+from gates.ramp import region_split
 from bot.metrics_api import add_metrics_routes
 
 if TYPE_CHECKING:
@@ -82,13 +84,16 @@ def add_routes(app: web.Application, bot: Bot) -> None:
         release = await bot.store.latest_release(name)
         if release is None:
             return web.json_response({"error": f"no release named {name}"}, status=404)
-        regions = release.policy.get("phases", {}).get(release.phase, {}).get("traffic", {}).get("regions") or {}
+        weights = release.policy.get("phases", {}).get(release.phase, {}).get("traffic", {}).get("regions") or {}
+        allocation = region_split({str(k): float(v) for k, v in weights.items()})
         pct = release.traffic_percent
         return web.json_response({
             "release": release.name,
             "phase": release.phase,
             "percent": pct,
-            "regions": {r: pct for r in regions},
+            # What each region runs, the same numbers the flag engines were given.
+            "regions": region_percents(pct, allocation),
+            "allocation": allocation,
             "state": release.state,
         })
 

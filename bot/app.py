@@ -18,6 +18,7 @@ from bot.preview_runner import default_workers
 from bot.listeners.register import register
 from bot.settings import Settings
 from bot.timer_loop import TimerLoop
+from bot.traffic.factory import TrafficConfigError, make_traffic
 from bot.slack_client import Slack, make_client
 from gates.policy import Policy
 from storage.db import current_revision, make_engine, upgrade
@@ -83,6 +84,10 @@ class Bot:
 async def build_bot(settings: Settings, policy: Policy, *, clock: Clock = utcnow) -> Bot:
     if not settings.slack_bot_token:
         raise StartupError("setting SLACK_BOT_TOKEN is required (xoxb-…)")
+    try:
+        traffic = make_traffic(policy, settings)
+    except TrafficConfigError as exc:
+        raise StartupError(str(exc)) from None
     engine = await prepare_database(settings.database_url)
     store = Store(engine)
     client = make_client(settings.slack_bot_token, settings.slack_api_url)
@@ -96,7 +101,7 @@ async def build_bot(settings: Settings, policy: Policy, *, clock: Clock = utcnow
     )
     lifecycle = Lifecycle(store=store, slack=slack, policy=policy, releases_dir=Path(settings.releases_dir),
                           clock=clock, artifacts_dir=Path(settings.artifacts_dir),
-                          workers=settings.workers or default_workers())
+                          workers=settings.workers or default_workers(), traffic=traffic)
     register(bolt, lifecycle)
     timers = TimerLoop(TimerStore(engine), clock=clock, tick_seconds=settings.tick_seconds)
     timers.register(SLA_ESCALATE, lifecycle.on_sla_escalate)
