@@ -137,7 +137,7 @@ class Webhook:
                 if resp.status >= 500 or resp.status == 429:
                     raise _Retryable(f"HTTP {resp.status} {text}".strip())
                 raise TrafficError(f"webhook {self.url} answered HTTP {resp.status}: {text}".strip())
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise _Retryable(f"no answer within {self.timeout:g}s") from None
         except aiohttp.ClientError as exc:
             raise _Retryable(f"{type(exc).__name__}: {exc}") from None
