@@ -352,6 +352,11 @@ class Lifecycle:
         if self.charts is not None and Phase(release.phase) is not Phase.PREVIEW:
             made = await self._safe(f"drawing charts for {release.name}", self.charts(release, run, policy))
             artifacts.extend(made or [])
+        # -- audit inspector hook (bot/evidence.py): keep what approvers see, content-addressed --
+        from bot.evidence import store_artifacts
+        await self._safe(f"storing artifacts of {release.name}", store_artifacts(
+            self.store, self.artifacts_dir, release, run.id or 0, artifacts, self.clock()))
+        # -- end audit inspector hook --
         for a in artifacts:
             await self._safe(
                 f"uploading {a.filename} for {release.name}",
@@ -429,12 +434,19 @@ class Lifecycle:
         if isinstance(t, Refused):
             await reply(f"Cannot {decision}: {t.reason}.")
             return
+        # -- audit inspector hook (bot/evidence.py): the decision's audit entry carries the package hash --
+        from bot.evidence import build_evidence
+        evidence = await self._safe(f"building the evidence package of {release.name}", build_evidence(
+            self.store, self.slack, self.artifacts_dir, request=request, release=release, user=user,
+            decision=decision, comment=comment, now=now))
+        # -- end audit inspector hook --
         result = await self.store.decide(
             request_id, decision=decision, by=user, comment=comment, change=_change(t), now=now,
             run_outcome="approved" if decision == "approve" else "rejected",
             start_next_run=t.after.state is State.RUNNING,
             note=AuditNote(user, f"decision.{decision}", decision,
-                           {"request": request_id, "comment": comment, "gates": _snapshot_digest(request)}),
+                           {"request": request_id, "comment": comment, "gates": _snapshot_digest(request),
+                            "evidence": evidence[0] if evidence else None}),
         )
         if not result.decided:
             if result.decision is not None:

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Column, select
+from sqlalchemy import Column, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import Field, SQLModel, col
 
@@ -94,22 +94,6 @@ class ArtifactRecord(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
-class EvidenceRecord(SQLModel, table=True):
-    """Index of evidence packages by release; the package itself lives in the content store."""
-
-    __tablename__ = "evidence_packages"
-
-    id: int | None = Field(default=None, primary_key=True)
-    sha256: str = Field(max_length=64, index=True)
-    release_id: int = Field(index=True)
-    approval_request_id: int = Field(index=True)
-    phase: str
-    decision: str
-    by: str
-    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
-    summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-
-
 @dataclass(frozen=True)
 class ReleaseHistory:
     """Every attempt of one release name with its runs and decisions (for reports and the inspector)."""
@@ -144,16 +128,6 @@ class EvidenceStore:
         async with self.sessions() as s:
             q = select(ArtifactRecord).where(col(ArtifactRecord.release_id) == release_id) \
                 .order_by(col(ArtifactRecord.id))
-            return list((await s.execute(q)).scalars().all())
-
-    async def add_package(self, record: EvidenceRecord) -> None:
-        async with self.sessions.begin() as s:
-            s.add(record)
-
-    async def packages(self, release_id: int) -> list[EvidenceRecord]:
-        async with self.sessions() as s:
-            q = select(EvidenceRecord).where(col(EvidenceRecord.release_id) == release_id) \
-                .order_by(col(EvidenceRecord.id))
             return list((await s.execute(q)).scalars().all())
 
     async def history(self, name: str) -> ReleaseHistory:

@@ -1,4 +1,4 @@
-"""Audit inspector: signed checkpoints, content-addressed artifacts, evidence packages.
+"""Audit inspector: signed checkpoints and the content-addressed artifacts shown to approvers.
 
 Revision ID: 0005
 Revises: 0004
@@ -45,21 +45,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_audit_artifacts_release_id", "audit_artifacts", ["release_id"])
     op.create_index("ix_audit_artifacts_phase_run_id", "audit_artifacts", ["phase_run_id"])
-    op.create_table(
-        "evidence_packages",
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("sha256", sa.String(64), nullable=False),
-        sa.Column("release_id", sa.Integer, nullable=False),
-        sa.Column("approval_request_id", sa.Integer, nullable=False),
-        sa.Column("phase", sa.String, nullable=False),
-        sa.Column("decision", sa.String, nullable=False),
-        sa.Column("by", sa.String, nullable=False),
-        sa.Column("created_at", TS, nullable=False),
-        sa.Column("summary", sa.JSON, nullable=False),
-    )
-    op.create_index("ix_evidence_packages_sha256", "evidence_packages", ["sha256"])
-    op.create_index("ix_evidence_packages_release_id", "evidence_packages", ["release_id"])
-    op.create_index("ix_evidence_packages_approval_request_id", "evidence_packages", ["approval_request_id"])
     # Checkpoints are history too: refuse rewriting them, as for audit_events.
     if op.get_bind().dialect.name == "sqlite":
         for verb in ("UPDATE", "DELETE"):
@@ -79,7 +64,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for t in ("evidence_packages", "audit_artifacts", "audit_checkpoints"):
+    for t in ("audit_artifacts", "audit_checkpoints"):
         op.drop_table(t)
     if op.get_bind().dialect.name != "sqlite":
         op.execute("DROP FUNCTION IF EXISTS audit_checkpoints_append_only()")
