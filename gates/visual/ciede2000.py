@@ -46,9 +46,9 @@ def _f(t: F32) -> F32:
 
 def rgb_to_lab(rgb: npt.NDArray[np.uint8]) -> tuple[F32, F32, F32]:
     """(L, a, b) float32 for an (N, 3) or (N, 4) uint8 array (alpha ignored)."""
-    r = _SRGB_TO_LINEAR[rgb[:, 0]]
-    g = _SRGB_TO_LINEAR[rgb[:, 1]]
-    b = _SRGB_TO_LINEAR[rgb[:, 2]]
+    r = np.take(_SRGB_TO_LINEAR, rgb[:, 0])
+    g = np.take(_SRGB_TO_LINEAR, rgb[:, 1])
+    b = np.take(_SRGB_TO_LINEAR, rgb[:, 2])
     fx = _f(r * _M[0, 0] + g * _M[0, 1] + b * _M[0, 2])
     fy = _f(r * _M[1, 0] + g * _M[1, 1] + b * _M[1, 2])
     fz = _f(r * _M[2, 0] + g * _M[2, 1] + b * _M[2, 2])
