@@ -76,7 +76,28 @@ def gate_lines(results: Sequence[GateResult]) -> list[GateLine]:
     return lines
 
 
-def _actions(request_id: int, passed: bool, run_id: int) -> dict[str, object]:
+def rollback_button(release_name: str, phase: Phase, value: str) -> dict[str, object]:
+    """Rollback (traffic to 0% at once), behind a confirmation: one misclick must not undo a rollout."""
+    return {
+        "type": "button",
+        "action_id": "rollback",
+        "style": "danger",
+        "text": plain("Roll back…"),
+        "value": value,
+        "confirm": {
+            "title": plain(f"Roll back {phase.label}?", 100),
+            "text": {"type": "mrkdwn",
+                     "text": f"Traffic to the candidate of *{esc(release_name)}* goes to 0% now, in every "
+                             "flag engine. The release ends as rolled back; it can be started again."},
+            "confirm": plain("Roll back", 30),
+            "deny": plain("Cancel", 30),
+            "style": "danger",
+        },
+    }
+
+
+def _actions(request_id: int, passed: bool, run_id: int, phase: Phase = Phase.PREVIEW,
+             release_name: str = "") -> dict[str, object]:
     value = json.dumps({"request": request_id, "run": run_id})
     elements: list[dict[str, object]] = []
     if passed:
@@ -101,6 +122,8 @@ def _actions(request_id: int, passed: bool, run_id: int) -> dict[str, object]:
     else:
         elements.append({"type": "button", "action_id": "rerun", "text": plain("Re-run gates"), "value": value})
     elements.append({"type": "button", "action_id": "reject", "style": "danger", "text": plain("Reject…"), "value": value})
+    if phase is not Phase.PREVIEW:
+        elements.append(rollback_button(release_name, phase, value))
     return {"type": "actions", "block_id": f"decision:{request_id}", "elements": elements}
 
 
@@ -143,7 +166,7 @@ def results_blocks(
                 section(f"{mentions(owners)}: a gate failed, so this phase cannot be approved. Reject it, or fix"
                         " the bundle and re-run the gates.")
             )
-        blocks.append(_actions(request_id, passed, run_id))
+        blocks.append(_actions(request_id, passed, run_id, phase, release_name))
     return blocks
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -113,6 +114,21 @@ def register(app: AsyncApp, lc: Lifecycle) -> None:
             return
         lc.spawn(lc.retry_canary(release_id, user, reply), "retry_canary")
 
+    @app.action("rollback")
+    async def rollback(ack: AsyncAck, body: dict[str, Any]) -> None:
+        # The confirmation dialog already ran in the client; this click is the confirmed one.
+        await ack()
+        rid = _request_id(body)
+        channel, user = body["channel"]["id"], body["user"]["id"]
+
+        async def reply(text: str) -> None:
+            await slack.ephemeral(channel, user, text)
+
+        if rid is None:
+            await reply("That button is malformed; nothing changed.")
+            return
+        lc.spawn(_rollback_from_button(lc, rid, user, reply), "rollback:button")
+
     @app.view("decision_modal")
     async def decision_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         try:
@@ -156,6 +172,22 @@ async def _run_command(lc: Lifecycle, cmd: Command, channel: str, user: str) -> 
     elif cmd.verb in OWNER_EVENTS:
         assert cmd.name
         await lc.owner_command(cmd.name, OWNER_EVENTS[cmd.verb], user, cmd.reason, reply)
+
+
+async def _rollback_from_button(lc: Lifecycle, request_id: int, user: str,
+                                reply: Callable[[str], Awaitable[None]]) -> None:
+    request = await lc.store.approval_request(request_id)
+    release = await lc.store.release(request.release_id) if request else None
+    if request is None or release is None:
+        await reply("This release no longer exists; nothing changed.")
+        return
+    # An old message must never roll back a newer attempt that reuses the name.
+    active = await lc.store.active_release(release.name)
+    if active is None or active.id != release.id:
+        await reply(f"This message belongs to an attempt of *{esc(release.name)}* that has ended; nothing changed. "
+                    f"See `/release status {release.name}`.")
+        return
+    await lc.owner_command(release.name, Event.ROLLBACK, user, "Rollback button", reply)
 
 
 async def _status(lc: Lifecycle, name: str | None, channel: str, user: str) -> None:
