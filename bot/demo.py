@@ -46,7 +46,12 @@ async def run_demo(out: str | None) -> int:
     started = time.monotonic()
     out_dir = Path(out or f"releasegate-demo-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    db_url = os.environ.get("RELEASEGATE_DATABASE_URL") or f"sqlite+aiosqlite:///{out_dir / 'demo.db'}"
+    db_url = os.environ.get("RELEASEGATE_DATABASE_URL")
+    if not db_url:
+        # The demo's own scratch database: a rerun into the same folder starts from nothing.
+        for leftover in out_dir.glob("demo.db*"):
+            leftover.unlink()
+        db_url = f"sqlite+aiosqlite:///{out_dir / 'demo.db'}"
     releases = out_dir / "releases"
     summer_hero(releases, RELEASE)
     policy = parse_policy(sample_policy(

@@ -6,30 +6,22 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from bot.charts import distributions_png, p75_over_time_png, regional_error_png
 from bot.lifecycle import Artifact
+from bot.metrics_source import MetricsSource
 from gates.canary import evaluate_canary, evaluate_global
-from gates.metrics import CohortPair, Window
+from gates.metrics import Window
 from gates.policy import Policy, RegionalErrorConfig
 from gates.result import GateResult
-from storage.metrics import Series
 from storage.models import PhaseRun, Release
-
-
-class CohortSource(Protocol):
-    async def cohorts(self, release: str, window: Window) -> CohortPair: ...
-
-    async def p75_series(self, release: str, metric: str, window: Window, buckets: int) -> Series: ...
-
 
 CHART_BUCKETS = 12
 
 
 @dataclass
 class TrafficGates:
-    source: CohortSource
+    source: MetricsSource
     clock: Callable[[], datetime]
 
     async def canary(self, release: Release, run: PhaseRun, policy: Policy) -> list[GateResult]:

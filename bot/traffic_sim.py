@@ -10,10 +10,12 @@ import numpy as np
 
 
 def rum_batch(release: str, *, n_per_arm: int, lcp_shift: float = 1.0, error_rate: float = 0.001,
-              regions: tuple[str, ...] = ("eu", "us"), seed: int = 0, page: str = "/summer") -> list[dict[str, Any]]:
+              regions: tuple[str, ...] = ("eu", "us"), seed: int = 0, page: str = "/summer",
+              requests_per_region: int = 5000) -> list[dict[str, Any]]:
     """LCP/INP per page load for both cohorts, plus request/error/cache counters per region.
 
-    ``lcp_shift`` multiplies the canary's LCP (1.25 = a 25% slower hero image).
+    ``lcp_shift`` multiplies the canary's LCP (1.25 = a 25% slower hero image). Counters are
+    edge-log totals, so there are far more requests than RUM page loads.
     """
     rng = np.random.default_rng(seed)
     items: list[dict[str, Any]] = []
@@ -30,7 +32,7 @@ def rum_batch(release: str, *, n_per_arm: int, lcp_shift: float = 1.0, error_rat
                     "delta": round(float(value), 1), "navigationType": "navigate",
                     "release": release, "cohort": cohort, "region": region, "page": page,
                 })
-        per_region = max(n_per_arm // len(regions), 1)
+        per_region = requests_per_region
         for region in regions:
             errors = int(rng.binomial(per_region, error_rate))
             hits = int(rng.binomial(per_region, 0.95))
