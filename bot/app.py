@@ -12,7 +12,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import api
+from bot import api, inspector
 from bot.lifecycle import Clock, Lifecycle
 from bot.preview_runner import default_workers
 from bot.listeners.register import register
@@ -127,4 +127,5 @@ def build_web_app(bot: Bot) -> web.Application:
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
     api.add_routes(app, bot)
+    inspector.add_routes(app, bot)  # audit inspector: /inspector pages (bot/inspector)
     return app
