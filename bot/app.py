@@ -13,6 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import api, inspector
+from bot.drill import DRILL_TIMER, drills_for
 from bot.lifecycle import Clock, Lifecycle
 from bot.preview_runner import default_workers
 from bot.listeners.register import register
@@ -106,6 +107,7 @@ async def build_bot(settings: Settings, policy: Policy, *, clock: Clock = utcnow
     timers = TimerLoop(TimerStore(engine), clock=clock, tick_seconds=settings.tick_seconds)
     timers.register(SLA_ESCALATE, lifecycle.on_sla_escalate)
     timers.register(SLA_PAUSE, lifecycle.on_sla_pause)
+    timers.register(DRILL_TIMER, drills_for(lifecycle).on_timer)
     return Bot(settings, engine, store, slack, bolt, lifecycle, timers)
 
 

@@ -36,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_metrics_parser(sub)
 
+    from bot.drill import add_drill_parser
+
+    add_drill_parser(sub)
+
     audit = sub.add_parser("audit", help="verify or export the audit log")
     asub = audit.add_subparsers(dest="audit_command", required=True)
     ver = asub.add_parser("verify", help="recompute the hash chain; exit 1 naming the first bad entry")
@@ -85,6 +89,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return asyncio.run(serve(settings, host=args.host, port=args.port or settings.port,
                                  socket_mode=args.socket_mode))
+    if args.command == "drill":
+        from bot.drill import drill_main
+
+        return drill_main(args, settings)
     if args.command == "db":
         return asyncio.run(_db_upgrade(settings))
     if args.command == "audit":

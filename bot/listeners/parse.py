@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from bot.blocks.text import esc
 from bot.bundle_loader import check_name
 
-SUBCOMMANDS = ("start", "status", "list", "pause", "resume", "rollback", "help")
+SUBCOMMANDS = ("start", "status", "list", "pause", "resume", "rollback", "help", "drill")
 NEEDS_NAME = ("start", "pause", "resume", "rollback")
 
 
@@ -31,6 +31,12 @@ def parse(text: str) -> Command | UsageProblem:
     if verb not in SUBCOMMANDS:
         shown = verb if len(verb) <= 40 else verb[:40] + "…"
         return UsageProblem(f"Unknown subcommand `{esc(shown)}`.")
+    if verb == "drill":
+        if not args:
+            return Command("drill")
+        if [a.lower() for a in args] == ["history"]:
+            return Command("drill_history")
+        return UsageProblem("`/release drill` runs a game-day drill; `/release drill history` compares past ones.")
     if verb in ("list", "help"):
         return Command(verb) if not args else UsageProblem(f"`/release {verb}` takes no arguments.")
     if verb == "status":

@@ -12,6 +12,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from bot.blocks import release as release_blocks
 from bot.blocks.modals import REASON_ACTION, REASON_BLOCK, decision_modal
 from bot.blocks.text import esc
+from bot.drill import drill_command, drill_history_command
 from bot.lifecycle import Lifecycle
 from bot.listeners.parse import Command, UsageProblem, parse
 from bot.views import decision_view, release_view
@@ -172,6 +173,10 @@ async def _run_command(lc: Lifecycle, cmd: Command, channel: str, user: str) -> 
     elif cmd.verb in OWNER_EVENTS:
         assert cmd.name
         await lc.owner_command(cmd.name, OWNER_EVENTS[cmd.verb], user, cmd.reason, reply)
+    elif cmd.verb == "drill":
+        await drill_command(lc, channel, user, reply)
+    elif cmd.verb == "drill_history":
+        await drill_history_command(lc, channel, user)
 
 
 async def _rollback_from_button(lc: Lifecycle, request_id: int, user: str,
