@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot.bundle_loader import check_name
+from bot.metrics_api import add_metrics_routes
 from bot.traffic.allocation import region_percents
 from gates.ramp import region_split
-from bot.metrics_api import add_metrics_routes
 
 if TYPE_CHECKING:
     from bot.app import Bot
