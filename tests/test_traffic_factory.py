@@ -45,10 +45,11 @@ def test_missing_secret_and_bad_policy_name_the_key() -> None:
         make_traffic(_policy({"engines": ["webhook"], "webhook": {"url": "https://e/x", "secret_env": "HOOK_KEY"}}),
                      environ={})
     text = json.dumps(default_policy().to_dict() | {"traffic": {"engines": ["istio"]}})
-    with pytest.raises(PolicyError, match="traffic.engines.0"):
+    with pytest.raises(PolicyError, match=r"traffic\.engines\.0"):
         parse_policy(text)
-    with pytest.raises(PolicyError, match="traffic.flagd.pth: unknown key"):
-        parse_policy(json.dumps(default_policy().to_dict() | {"traffic": {"engines": ["flagd"], "flagd": {"pth": "x"}}}))
+    typo = default_policy().to_dict() | {"traffic": {"engines": ["flagd"], "flagd": {"pth": "x"}}}
+    with pytest.raises(PolicyError, match=r"traffic\.flagd\.pth: unknown key"):
+        parse_policy(json.dumps(typo))
 
 
 class _Broken:
