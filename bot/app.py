@@ -15,12 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import api, inspector
 from bot.drill import DRILL_TIMER, drills_for
 from bot.lifecycle import Clock, Lifecycle
-from bot.preview_runner import default_workers
 from bot.listeners.register import register
+from bot.metrics_source import make_metrics_source
+from bot.preview_runner import default_workers
 from bot.settings import Settings
+from bot.slack_client import Slack, make_client
 from bot.timer_loop import TimerLoop
 from bot.traffic.factory import TrafficConfigError, make_traffic
-from bot.slack_client import Slack, make_client
+from bot.traffic_gates import TrafficGates
+from gates.phases import Phase
 from gates.policy import Policy
 from storage.db import current_revision, make_engine, upgrade
 from storage.repo import SLA_ESCALATE, SLA_PAUSE, Store
@@ -43,8 +46,8 @@ async def prepare_database(url: str) -> AsyncEngine:
         await upgrade(engine)  # SQLite is per-process and created on first start
     else:
         rev = await current_revision(engine)
-        from alembic.script import ScriptDirectory
         from alembic.config import Config
+        from alembic.script import ScriptDirectory
 
         from storage.db import MIGRATIONS
 
@@ -103,6 +106,9 @@ async def build_bot(settings: Settings, policy: Policy, *, clock: Clock = utcnow
     lifecycle = Lifecycle(store=store, slack=slack, policy=policy, releases_dir=Path(settings.releases_dir),
                           clock=clock, artifacts_dir=Path(settings.artifacts_dir),
                           workers=settings.workers or default_workers(), traffic=traffic)
+    traffic_gates = TrafficGates(make_metrics_source(settings, engine), clock)
+    lifecycle.evaluators = {Phase.CANARY: traffic_gates.canary, Phase.GLOBAL: traffic_gates.global_}
+    lifecycle.charts = traffic_gates.charts
     register(bolt, lifecycle)
     timers = TimerLoop(TimerStore(engine), clock=clock, tick_seconds=settings.tick_seconds)
     timers.register(SLA_ESCALATE, lifecycle.on_sla_escalate)

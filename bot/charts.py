@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import DateFormatter
 from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
@@ -56,14 +57,23 @@ def p75_over_time_png(
     c, b = _nan(canary_p75), _nan(baseline_p75)
     fig = Figure(figsize=(8, 4), layout="constrained")
     ax = fig.add_subplot()
-    x: Any = list(times)
-    ax.fill_between(x, b, b + budget_ms, color=BUDGET, alpha=0.15, label=f"budget (+{budget_ms:g} ms)")
-    ax.plot(x, b, color=BASELINE, marker="o", ms=3, label="baseline p75")
-    ax.plot(x, c, color=CANARY, marker="o", ms=3, label="canary p75")
+    x: Any = np.array(list(times), dtype=object)
+    # Empty buckets are skipped rather than drawn as breaks: RUM arrives in bursts, and a line
+    # broken into single dots hides the trend the approver is looking for.
+    has_b, has_c = ~np.isnan(b), ~np.isnan(c)
+    ax.fill_between(list(x[has_b]), b[has_b], b[has_b] + budget_ms, color=BUDGET, alpha=0.25,
+                    label=f"budget (+{budget_ms:g} ms)")
+    ax.plot(list(x[has_b]), b[has_b], color=BASELINE, marker="o", ms=3, label="baseline p75")
+    ax.plot(list(x[has_c]), c[has_c], color=CANARY, marker="o", ms=3, label="canary p75")
     ax.set_ylabel(f"{metric} p75 (ms)")
     ax.set_title(title or f"{metric} p75: canary vs baseline")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", fontsize="small")
+    if len(x) >= 2:
+        # Matplotlib pads a date axis by years when the data spans seconds; pin it to the window.
+        ax.set_xlim(x[0], x[-1])
+    ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S"))
+    ax.set_xlabel("time (UTC)")
     fig.autofmt_xdate()
     return _png(fig)
 

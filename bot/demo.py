@@ -18,7 +18,7 @@ import aiohttp
 
 from bot.audit_cli import write_export
 from bot.samples import sample_policy, summer_hero
-from bot.sandbox import BOT_TOKEN, Sandbox
+from bot.sandbox import BOT_TOKEN, Sandbox, wait_until
 from bot.standin import SlackStandIn
 from bot.traffic_sim import rum_batch
 from gates.policy import parse_policy
@@ -56,7 +56,7 @@ async def run_demo(out: str | None) -> int:
     summer_hero(releases, RELEASE)
     policy = parse_policy(sample_policy(
         reviewer=REVIEWER, backup=BACKUP, sre=SRE, sre_group=SRE_GROUP, product=PRODUCT,
-        product_backup=PRODUCT_VP, sla="15m", every="1s", observe="2s", min_samples="300",
+        product_backup=PRODUCT_VP, sla="3s", every="1s", observe="2s", min_samples="300",
     ), source="demo policy")
 
     standin = SlackStandIn(bot_tokens=[BOT_TOKEN])
@@ -67,7 +67,8 @@ async def run_demo(out: str | None) -> int:
     try:
         async with aiohttp.ClientSession() as session:
             sb = Sandbox(standin=standin, db_url=db_url, releases=releases, policy=policy, session=session,
-                         extra_settings={"RELEASEGATE_ARTIFACTS_DIR": str(out_dir / "artifacts")})
+                         extra_settings={"RELEASEGATE_ARTIFACTS_DIR": str(out_dir / "artifacts"),
+                                         "RELEASEGATE_TICK_SECONDS": "0.5"})
             await sb.boot()
             try:
                 await _script(sb)
@@ -84,28 +85,29 @@ async def _script(sb: Sandbox) -> None:
     preview = sb.approval_message(RELEASE, "Preview")
     _say("   Preview gates ran: " + preview.text)
 
-    _say(f"2. {PEOPLE[REVIEWER]} approves Preview; Canary starts at 5% of traffic")
-    await sb.press(REVIEWER, preview, "approve", settle=False)
-    await asyncio.sleep(0.3)
-    status, body = await sb.post_metrics(rum_batch(RELEASE, n_per_arm=400, lcp_shift=1.35, seed=1))
-    _say(f"   RUM collector posts {body.get('accepted')} samples (HTTP {status}): the new hero is 35% slower")
+    _say(f"2. {PEOPLE[REVIEWER]} is in a meeting: after the 3s demo SLA the backup is DMed")
+    await wait_until(lambda: bool(sb.standin.dms(BACKUP)), timeout=20)
+    dm = sb.standin.dms(BACKUP)[0]
+    _say(f"   DM to {PEOPLE[BACKUP]}: " + dm.text)
+    _say(f"   {PEOPLE[BACKUP]} approves Preview from the DM; Canary starts at 5% of traffic")
+    await sb.press(BACKUP, dm, "approve", settle=False)
+    accepted = await _collect(sb, lcp_shift=1.35, seed=10)
+    _say(f"   RUM collector posts {accepted} samples over the window: the new hero is 35% slower")
     await sb.settle(timeout=60)
     assert "rolled back" in sb.thread_text(RELEASE), sb.thread_text(RELEASE)
-    _say("   Canary failed lcp_p75 and rolled back by itself (traffic 0%)")
+    _say("   Canary failed lcp_p75 and rolled back by itself (traffic 0%), saying why in the thread")
 
     _say(f"3. {PEOPLE[SRE]} fixes the encoding and presses Retry Canary")
     await sb.press(SRE, sb.last_with(RELEASE, "retry_canary"), "retry_canary", settle=False)
-    await asyncio.sleep(0.3)
-    status, body = await sb.post_metrics(rum_batch(RELEASE, n_per_arm=400, lcp_shift=1.0, seed=2))
-    _say(f"   RUM collector posts {body.get('accepted')} healthy samples (HTTP {status})")
+    accepted = await _collect(sb, lcp_shift=1.0, seed=20)
+    _say(f"   RUM collector posts {accepted} healthy samples over the window")
     await sb.settle(timeout=60)
     canary = sb.approval_message(RELEASE, "Canary")
     _say("   Canary gates: " + canary.text)
 
     _say(f"4. {PEOPLE[SRE2]} (SRE group) approves Canary; Global ramps 25% → 50% → 100%")
     await sb.press(SRE2, canary, "approve", settle=False)
-    await asyncio.sleep(0.3)
-    await sb.post_metrics(rum_batch(RELEASE, n_per_arm=400, lcp_shift=1.0, seed=3, regions=("eu", "us", "apac")))
+    await _collect(sb, lcp_shift=1.0, seed=30, regions=("eu", "us", "apac"))
     await sb.settle(timeout=60)
     glob = sb.approval_message(RELEASE, "Global")
     _say("   Global gates: " + glob.text)
@@ -113,6 +115,21 @@ async def _script(sb: Sandbox) -> None:
     _say(f"5. {PEOPLE[PRODUCT]} approves Global with a comment")
     await sb.decide_in_modal(PRODUCT, glob, "approve_with_comment", "Numbers hold in every region. Ship it.")
     _say("   " + sb.root(RELEASE).text)
+
+
+async def _collect(sb: Sandbox, *, lcp_shift: float, seed: int, batches: int = 4,
+                   regions: tuple[str, ...] = ("eu", "us")) -> int:
+    """Post RUM batches spread over the observation window, as a collector flushing every few seconds."""
+    accepted = 0
+    for i in range(batches):
+        await asyncio.sleep(0.35)
+        status, body = await sb.post_metrics(
+            rum_batch(RELEASE, n_per_arm=400, lcp_shift=lcp_shift, seed=seed + i, regions=regions,
+                      requests_per_region=2000))
+        if status != 202:
+            raise RuntimeError(f"metrics API answered {status}: {body}")
+        accepted += int(body.get("accepted", 0))
+    return accepted
 
 
 async def _write_outputs(standin: SlackStandIn, db_url: str, out_dir: Path, started: float) -> int:

@@ -594,7 +594,8 @@ class Lifecycle:
             return
         try:
             release, run = await self.store.create_release(
-                name=old.name, title=old.title, channel_id=old.channel_id, requested_by=user,
+                # The requester stays the person who asked for the release; who retried is audited.
+                name=old.name, title=old.title, channel_id=old.channel_id, requested_by=old.requested_by,
                 bundle_dir=old.bundle_dir, bundle=old.bundle, policy=old.policy,
                 phase=Phase.CANARY.value, state=State.RUNNING.value, now=self.clock(),
                 retry_of=old.id,

@@ -6,7 +6,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import groupby
 
 from bot.blocks.text import clip, context, esc, header, mentions, plain, section, when
 from gates.phases import Phase
@@ -195,11 +194,7 @@ def decided_line(decision: str, by: str, at: datetime, comment: str | None) -> s
 
 def summary_text(results: Sequence[GateResult]) -> str:
     """Plain-text fallback for notifications (the `text` next to blocks)."""
-    parts = []
-    for gate, group in groupby(results, key=lambda r: r.gate):
-        rs = list(group)
-        parts.append(f"{gate}: {worst(r.status for r in rs).value}")
-    return ", ".join(parts) or "no gates"
+    return ", ".join(f"{ln.gate}: {ln.status.value}" for ln in gate_lines(results)) or "no gates"
 
 
 def status_context(results: Sequence[GateResult]) -> dict[str, object]:

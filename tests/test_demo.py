@@ -1,0 +1,30 @@
+"""`releasegate demo` runs a whole release with no Slack credentials and leaves its evidence behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.demo import run_demo
+from storage.audit import verify_chain
+
+
+async def test_demo_runs_all_phases_and_writes_its_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RELEASEGATE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    assert await run_demo(str(tmp_path / "out")) == 0
+    out = tmp_path / "out"
+    transcript = (out / "transcript.txt").read_text()
+    for seen in ("Preview started", "escalated to", "Canary rolled back", "lcp_p75", "Canary retried",
+                 "Global traffic → 100%", "live everywhere", "Numbers hold in every region"):
+        assert seen in transcript, seen
+    entries = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
+    assert verify_chain(entries) is None
+    actions = [e["action"] for e in entries]
+    assert actions.count("decision.approve") == 3 and "sla.escalate" in actions
+    assert (out / "audit.csv").read_text().startswith("seq,at,actor")
+    pngs = list((out / "slack-files").glob("*.png"))
+    assert any("lcp-p75" in p.name for p in pngs) and any("contact-sheet" in p.name for p in pngs)
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
