@@ -23,14 +23,15 @@ async def _timer_states(env: Env) -> list[tuple[str, str]]:
 
 
 async def test_backup_is_dmed_then_release_pauses_then_resume_and_backup_decides(env: Env) -> None:
-    await _short_sla(env)
+    # Long enough that the clicks after the resume land well inside the restarted clock.
+    await _short_sla(env, sla="1.5s")
     await env.start("summer-hero")
-    await wait_until(lambda: "escalated to" in env.thread_text("summer-hero"), timeout=10)
+    await wait_until(lambda: "escalated to" in env.thread_text("summer-hero"), timeout=20)
     dm = env.standin.dms(BACKUP)[0]
     assert "backup approver" in dm.rendered and "Approve" in dm.rendered
     assert f"escalated to <@{BACKUP}>" in env.thread_text("summer-hero")
     # Second SLA: paused, owners told.
-    await wait_until(lambda: "*Paused*" in env.thread_text("summer-hero"), timeout=10)
+    await wait_until(lambda: "*Paused*" in env.thread_text("summer-hero"), timeout=20)
     rel = await env.bot.store.latest_release("summer-hero")  # type: ignore[union-attr]
     assert rel is not None and rel.state == "paused"
     assert any("is paused" in m.rendered for m in env.standin.dms(REVIEWER))
@@ -66,7 +67,7 @@ async def test_decision_before_the_sla_cancels_every_timer(env: Env) -> None:
 async def test_requester_who_is_a_backup_is_not_asked(env: Env) -> None:
     await _short_sla(env)
     await env.start("summer-hero", user=BACKUP)
-    await wait_until(lambda: "escalated to" in env.thread_text("summer-hero"), timeout=10)
+    await wait_until(lambda: "escalated to" in env.thread_text("summer-hero"), timeout=20)
     assert env.standin.dms(BACKUP) == [] or all("backup approver" not in m.rendered for m in env.standin.dms(BACKUP))
     assert "escalated to nobody" in env.thread_text("summer-hero")
     assert REQUESTER and CHANNEL
