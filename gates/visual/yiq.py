@@ -25,7 +25,7 @@ BoolMask = npt.NDArray[np.bool_]
 MAX_YIQ_DELTA = 35215.0
 
 # Rows per band: bounds the float32 temporaries to a few tens of MB at 12 MP.
-_BAND_PIXELS = 1 << 20
+_BAND_PIXELS = 1 << 18
 # Candidate pixels examined for anti-aliasing at a time (each needs 8 neighbours × 2 images).
 _AA_CHUNK = 1 << 17
 
@@ -59,19 +59,27 @@ def _yiq_delta(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> npt.NDArra
     return delta
 
 
+def _row_bands(h: int, w: int, rows: BoolMask | None) -> list[tuple[int, int]]:
+    """(start, stop) row ranges covering the differing rows, each at most _BAND_PIXELS."""
+    step = max(1, _BAND_PIXELS // max(w, 1))
+    if rows is None:
+        runs = [(0, h)]
+    else:
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], rows.view(np.int8), [0]))))
+        runs = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    return [(r0, min(stop, r0 + step)) for start, stop in runs for r0 in range(start, stop, step)]
+
+
 def over_threshold(a: Pixels, b: Pixels, threshold: float, rows: BoolMask | None = None) -> BoolMask:
     """Pixels whose YIQ distance exceeds the threshold (anti-aliasing not yet excluded).
 
-    ``rows`` (optional) marks the rows that differ at all; others are skipped as identical.
+    ``rows`` (optional) marks the rows that differ at all; only those are computed, so a local
+    edit costs in proportion to the rows it touches.
     """
     h, w = a.shape[:2]
     out = np.zeros((h, w), dtype=np.bool_)
     limit = np.float32(MAX_YIQ_DELTA * threshold * threshold)
-    step = max(1, _BAND_PIXELS // max(w, 1))
-    for r0 in range(0, h, step):
-        r1 = min(h, r0 + step)
-        if rows is not None and not rows[r0:r1].any():
-            continue
+    for r0, r1 in _row_bands(h, w, rows):
         np.greater(_yiq_delta(a[r0:r1], b[r0:r1]), limit, out=out[r0:r1])
     return out
 
