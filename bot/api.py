@@ -18,14 +18,13 @@ if TYPE_CHECKING:
 
 def _authorised(request: web.Request, token: str | None) -> web.Response | None:
     if not token:
-        return web.json_response(
-            {"error": "the API is disabled: set RELEASEGATE_API_TOKEN to enable it"}, status=401
-        )
+        return web.json_response({"error": "the API is disabled: set RELEASEGATE_API_TOKEN to enable it"}, status=401)
     header = request.headers.get("Authorization", "")
     given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
     if not given or not hmac.compare_digest(given.encode(), token.encode()):
-        return web.json_response({"error": "missing or wrong bearer token"}, status=401,
-                                 headers={"WWW-Authenticate": "Bearer"})
+        return web.json_response(
+            {"error": "missing or wrong bearer token"}, status=401, headers={"WWW-Authenticate": "Bearer"}
+        )
     return None
 
 
@@ -52,30 +51,34 @@ def add_routes(app: web.Application, bot: Bot) -> None:
         phases = []
         for run in runs:
             results = await bot.store.gate_results(run.id or 0)
-            phases.append({
-                "phase": run.phase,
-                "outcome": run.outcome,
-                "started_at": run.started_at.isoformat(),
-                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-                "gates": [r.to_dict() for r in results],
-            })
+            phases.append(
+                {
+                    "phase": run.phase,
+                    "outcome": run.outcome,
+                    "started_at": run.started_at.isoformat(),
+                    "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+                    "gates": [r.to_dict() for r in results],
+                }
+            )
         decisions = [
             {"phase": d.phase, "decision": d.decision, "by": d.by, "at": d.at.isoformat(), "comment": d.comment}
             for d in await bot.store.decisions(release.id or 0)
         ]
-        return web.json_response({
-            "name": release.name,
-            "attempt": release.attempt,
-            "title": release.title,
-            "state": release.state,
-            "phase": release.phase,
-            "requested_by": release.requested_by,
-            "traffic_percent": release.traffic_percent,
-            "created_at": release.created_at.isoformat(),
-            "updated_at": release.updated_at.isoformat(),
-            "phases": phases,
-            "decisions": decisions,
-        })
+        return web.json_response(
+            {
+                "name": release.name,
+                "attempt": release.attempt,
+                "title": release.title,
+                "state": release.state,
+                "phase": release.phase,
+                "requested_by": release.requested_by,
+                "traffic_percent": release.traffic_percent,
+                "created_at": release.created_at.isoformat(),
+                "updated_at": release.updated_at.isoformat(),
+                "phases": phases,
+                "decisions": decisions,
+            }
+        )
 
     async def get_flags(request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -87,15 +90,17 @@ def add_routes(app: web.Application, bot: Bot) -> None:
         weights = release.policy.get("phases", {}).get(release.phase, {}).get("traffic", {}).get("regions") or {}
         allocation = region_split({str(k): float(v) for k, v in weights.items()})
         pct = release.traffic_percent
-        return web.json_response({
-            "release": release.name,
-            "phase": release.phase,
-            "percent": pct,
-            # What each region runs, the same numbers the flag engines were given.
-            "regions": region_percents(pct, allocation),
-            "allocation": allocation,
-            "state": release.state,
-        })
+        return web.json_response(
+            {
+                "release": release.name,
+                "phase": release.phase,
+                "percent": pct,
+                # What each region runs, the same numbers the flag engines were given.
+                "regions": region_percents(pct, allocation),
+                "allocation": allocation,
+                "state": release.state,
+            }
+        )
 
     app.router.add_get("/api/v1/releases/{name}", get_release)
     app.router.add_get("/api/v1/flags/{name}", get_flags)

@@ -103,9 +103,16 @@ async def build_bot(settings: Settings, policy: Policy, *, clock: Clock = utcnow
         # Socket Mode requests arrive over our own authenticated websocket; only HTTP needs signatures.
         request_verification_enabled=settings.slack_signing_secret is not None,
     )
-    lifecycle = Lifecycle(store=store, slack=slack, policy=policy, releases_dir=Path(settings.releases_dir),
-                          clock=clock, artifacts_dir=Path(settings.artifacts_dir),
-                          workers=settings.workers or default_workers(), traffic=traffic)
+    lifecycle = Lifecycle(
+        store=store,
+        slack=slack,
+        policy=policy,
+        releases_dir=Path(settings.releases_dir),
+        clock=clock,
+        artifacts_dir=Path(settings.artifacts_dir),
+        workers=settings.workers or default_workers(),
+        traffic=traffic,
+    )
     traffic_gates = TrafficGates(make_metrics_source(settings, engine), clock)
     lifecycle.evaluators = {Phase.CANARY: traffic_gates.canary, Phase.GLOBAL: traffic_gates.global_}
     lifecycle.charts = traffic_gates.charts

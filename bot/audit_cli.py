@@ -57,8 +57,9 @@ def _report(problem: ChainProblem | None, count: int, head: str, checkpoints: in
     return 0
 
 
-async def audit_verify(settings: Settings, checkpoint_file: str | None = None, pubkey: str | None = None,
-                       file: str | None = None) -> int:
+async def audit_verify(
+    settings: Settings, checkpoint_file: str | None = None, pubkey: str | None = None, file: str | None = None
+) -> int:
     """Recompute every hash and compare with every checkpoint we know of (database and --checkpoint)."""
     try:
         keys = _public_keys(settings, pubkey)
@@ -108,8 +109,9 @@ def verify_export_file(path: Path, extra: Sequence[Checkpoint], keys: Sequence[A
     if _contiguous(entries):
         first = int(entries[0]["seq"])
         # An export may start mid-chain (--since); its first entry's prev_hash is then taken on trust.
-        problem = verify_log(entries, cps, keys, first_seq=first,
-                             first_prev=GENESIS if first == 1 else str(entries[0]["prev_hash"]))
+        problem = verify_log(
+            entries, cps, keys, first_seq=first, first_prev=GENESIS if first == 1 else str(entries[0]["prev_hash"])
+        )
         return _report(problem, len(entries), entries[-1]["hash"], len(cps), bool(keys))
     # A per-release export skips other releases' entries: each entry's own hash still proves its
     # content, and links are checked wherever two neighbours are both present.
@@ -117,16 +119,28 @@ def verify_export_file(path: Path, extra: Sequence[Checkpoint], keys: Sequence[A
     for e in entries:
         body = {k: e[k] for k in e if k != "hash"}
         if entry_hash(body) != e["hash"]:
-            return _report(ChainProblem(int(e["seq"]), "content does not match its hash (entry edited)"),
-                           len(entries), "", 0, bool(keys))
+            return _report(
+                ChainProblem(int(e["seq"]), "content does not match its hash (entry edited)"),
+                len(entries),
+                "",
+                0,
+                bool(keys),
+            )
         if prev is not None and int(e["seq"]) == int(prev["seq"]) + 1 and e["prev_hash"] != prev["hash"]:
-            return _report(ChainProblem(int(e["seq"]), "prev_hash does not match the entry before it"),
-                           len(entries), "", 0, bool(keys))
+            return _report(
+                ChainProblem(int(e["seq"]), "prev_hash does not match the entry before it"),
+                len(entries),
+                "",
+                0,
+                bool(keys),
+            )
         if prev is not None and int(e["seq"]) <= int(prev["seq"]):
             return _report(ChainProblem(int(e["seq"]), "out of order"), len(entries), "", 0, bool(keys))
         prev = e
-    print(f"intact: {len(entries)} entries of a partial export, each hash verified (links to entries outside "
-          "the export are not checkable offline)")
+    print(
+        f"intact: {len(entries)} entries of a partial export, each hash verified (links to entries outside "
+        "the export are not checkable offline)"
+    )
     return 0
 
 
@@ -165,9 +179,17 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def build_manifest(entries: Sequence[dict[str, Any]], checkpoints: Sequence[Checkpoint], files: Sequence[Path],
-                   *, fmt: str, release: str | None, since: str | None, now: datetime,
-                   public_key_id: str | None) -> dict[str, Any]:
+def build_manifest(
+    entries: Sequence[dict[str, Any]],
+    checkpoints: Sequence[Checkpoint],
+    files: Sequence[Path],
+    *,
+    fmt: str,
+    release: str | None,
+    since: str | None,
+    now: datetime,
+    public_key_id: str | None,
+) -> dict[str, Any]:
     first, last = (entries[0], entries[-1]) if entries else (None, None)
     lo = int(first["seq"]) if first else 0
     hi = int(last["seq"]) if last else 0
@@ -175,16 +197,19 @@ def build_manifest(entries: Sequence[dict[str, Any]], checkpoints: Sequence[Chec
         "format": "releasegate.audit.export.v1",
         "exported_at": now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "filter": {"release": release, "since": since},
-        "range": {"first_seq": lo or None, "last_seq": hi or None,
-                  "first_at": first["at"] if first else None, "last_at": last["at"] if last else None},
+        "range": {
+            "first_seq": lo or None,
+            "last_seq": hi or None,
+            "first_at": first["at"] if first else None,
+            "last_at": last["at"] if last else None,
+        },
         "counts": {"entries": len(entries), "by_action": _count_by(entries, "action")},
         "first_hash": first["hash"] if first else None,
         "last_hash": last["hash"] if last else None,
         "contiguous": bool(entries) and _contiguous(list(entries)),
         "checkpoints": [c.to_dict() for c in checkpoints if lo <= c.seq <= hi],
         "signing_key_id": public_key_id,
-        "files": [{"name": p.name, "format": fmt, "bytes": p.stat().st_size, "sha256": _sha256_file(p)}
-                  for p in files],
+        "files": [{"name": p.name, "format": fmt, "bytes": p.stat().st_size, "sha256": _sha256_file(p)} for p in files],
         "how_to_verify": [
             f"sha256sum {' '.join(p.name for p in files)}  # compare with files[].sha256",
             "Each JSONL line is the entry as hashed (RFC 8785 canonical JSON) plus its hash: "
@@ -211,8 +236,9 @@ async def audit_export(settings: Settings, fmt: str, release: str | None, out: s
     path = Path(out)
     write_export(entries, fmt, path)
     kid = key_id(load_private_key(settings.audit_signing_key).public_key()) if settings.audit_signing_key else None
-    manifest = build_manifest(entries, checkpoints, [path], fmt=fmt, release=release, since=since,
-                              now=datetime.now(UTC), public_key_id=kid)
+    manifest = build_manifest(
+        entries, checkpoints, [path], fmt=fmt, release=release, since=since, now=datetime.now(UTC), public_key_id=kid
+    )
     (path.parent / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {len(entries)} entries to {out} and {path.parent / MANIFEST}")
     return 0

@@ -87,8 +87,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from bot.serve import serve
 
-        return asyncio.run(serve(settings, host=args.host, port=args.port or settings.port,
-                                 socket_mode=args.socket_mode))
+        return asyncio.run(
+            serve(settings, host=args.host, port=args.port or settings.port, socket_mode=args.socket_mode)
+        )
     if args.command == "drill":
         from bot.drill import drill_main
 

@@ -54,10 +54,21 @@ async def run_demo(out: str | None) -> int:
         db_url = f"sqlite+aiosqlite:///{out_dir / 'demo.db'}"
     releases = out_dir / "releases"
     summer_hero(releases, RELEASE)
-    policy = parse_policy(sample_policy(
-        reviewer=REVIEWER, backup=BACKUP, sre=SRE, sre_group=SRE_GROUP, product=PRODUCT,
-        product_backup=PRODUCT_VP, sla="3s", every="1s", observe="2s", min_samples="300",
-    ), source="demo policy")
+    policy = parse_policy(
+        sample_policy(
+            reviewer=REVIEWER,
+            backup=BACKUP,
+            sre=SRE,
+            sre_group=SRE_GROUP,
+            product=PRODUCT,
+            product_backup=PRODUCT_VP,
+            sla="3s",
+            every="1s",
+            observe="2s",
+            min_samples="300",
+        ),
+        source="demo policy",
+    )
 
     standin = SlackStandIn(bot_tokens=[BOT_TOKEN])
     await standin.start()
@@ -66,9 +77,17 @@ async def run_demo(out: str | None) -> int:
     standin.add_usergroup(SRE_GROUP, [SRE, SRE2])
     try:
         async with aiohttp.ClientSession() as session:
-            sb = Sandbox(standin=standin, db_url=db_url, releases=releases, policy=policy, session=session,
-                         extra_settings={"RELEASEGATE_ARTIFACTS_DIR": str(out_dir / "artifacts"),
-                                         "RELEASEGATE_TICK_SECONDS": "0.5"})
+            sb = Sandbox(
+                standin=standin,
+                db_url=db_url,
+                releases=releases,
+                policy=policy,
+                session=session,
+                extra_settings={
+                    "RELEASEGATE_ARTIFACTS_DIR": str(out_dir / "artifacts"),
+                    "RELEASEGATE_TICK_SECONDS": "0.5",
+                },
+            )
             await sb.boot()
             try:
                 await _script(sb)
@@ -117,15 +136,18 @@ async def _script(sb: Sandbox) -> None:
     _say("   " + sb.root(RELEASE).text)
 
 
-async def _collect(sb: Sandbox, *, lcp_shift: float, seed: int, batches: int = 4,
-                   regions: tuple[str, ...] = ("eu", "us")) -> int:
+async def _collect(
+    sb: Sandbox, *, lcp_shift: float, seed: int, batches: int = 4, regions: tuple[str, ...] = ("eu", "us")
+) -> int:
     """Post RUM batches spread over the observation window, as a collector flushing every few seconds."""
     accepted = 0
     for i in range(batches):
         await asyncio.sleep(0.35)
         status, body = await sb.post_metrics(
-            rum_batch(RELEASE, n_per_arm=400, lcp_shift=lcp_shift, seed=seed + i, regions=regions,
-                      requests_per_region=2000))
+            rum_batch(
+                RELEASE, n_per_arm=400, lcp_shift=lcp_shift, seed=seed + i, regions=regions, requests_per_region=2000
+            )
+        )
         if status != 202:
             raise RuntimeError(f"metrics API answered {status}: {body}")
         accepted += int(body.get("accepted", 0))

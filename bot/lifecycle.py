@@ -33,8 +33,7 @@ from gates.phases import Event, Phase, Refused, State, Transition, apply
 from gates.policy import CanaryPhase, GlobalPhase, ImageBudgetConfig, Policy
 from gates.ramp import position, region_split, settled
 from gates.result import GateResult, Status, worst
-from storage.models import ApprovalRequest, PhaseRun, Release
-from storage.models import Timer
+from storage.models import ApprovalRequest, PhaseRun, Release, Timer
 from storage.repo import SLA_PAUSE, AlreadyActive, AuditNote, StateChange, Store
 
 log = logging.getLogger(__name__)
@@ -128,8 +127,9 @@ class Lifecycle:
         view = release_view(release)
         await self._safe(
             f"updating root message of {release.name}",
-            self.slack.update(release.channel_id, release.root_ts, release_blocks.root_text(view),
-                              release_blocks.root_blocks(view)),
+            self.slack.update(
+                release.channel_id, release.root_ts, release_blocks.root_text(view), release_blocks.root_blocks(view)
+            ),
         )
 
     async def _thread(self, release: Release, text: str, blocks: list[dict[str, Any]] | None = None) -> str | None:
@@ -160,14 +160,22 @@ class Lifecycle:
         now = self.clock()
         try:
             release, run = await self.store.create_release(
-                name=name, title=loaded.bundle.title, channel_id=channel, requested_by=user,
-                bundle_dir=str(loaded.root), bundle=loaded.bundle.to_dict(), policy=self.policy.to_dict(),
-                phase=Phase.PREVIEW.value, state=State.RUNNING.value, now=now,
+                name=name,
+                title=loaded.bundle.title,
+                channel_id=channel,
+                requested_by=user,
+                bundle_dir=str(loaded.root),
+                bundle=loaded.bundle.to_dict(),
+                policy=self.policy.to_dict(),
+                phase=Phase.PREVIEW.value,
+                state=State.RUNNING.value,
+                now=now,
             )
         except AlreadyActive as exc:
             view = release_view(exc.existing)
             await self.slack.ephemeral(
-                channel, user,
+                channel,
+                user,
                 f"*{esc(name)}* is already in progress ({view.phase.label}, {release_blocks.state_words(view.state)}). "
                 f"See `/release status {name}`.",
             )
@@ -193,7 +201,8 @@ class Lifecycle:
             if traffic is not None:
                 scope += f", traffic steps {', '.join(f'{s:g}%' for s in traffic.steps)}"
         ts = await self._thread(
-            release, f"{phase.label} started for {release.name}",
+            release,
+            f"{phase.label} started for {release.name}",
             release_blocks.phase_started_blocks(view, cfg.owners.primary, format_duration(cfg.sla_delta), scope),
         )
         if ts and run.id:
@@ -208,8 +217,12 @@ class Lifecycle:
             bundle = Bundle.model_validate(release.bundle)
             thumbs = self.artifacts_dir / release.name / f"run-{run.id}"
             report = await asyncio.to_thread(
-                run_preview, Path(release.bundle_dir), bundle, policy.phases.preview.gates,
-                workers=self.workers, thumbs_dir=thumbs,
+                run_preview,
+                Path(release.bundle_dir),
+                bundle,
+                policy.phases.preview.gates,
+                workers=self.workers,
+                thumbs_dir=thumbs,
             )
             self._pending_artifacts[run.id or 0] = _preview_artifacts(report, self.max_inline_thumbnails)
             return report.results
@@ -226,8 +239,13 @@ class Lifecycle:
             results = await self._evaluate(release, run, policy)
         except Exception as exc:
             log.exception("gates of %s crashed", release.name)
-            results = [GateResult(gate="gate_runner", status=Status.FAIL,
-                                  summary=f"the gates could not run: {type(exc).__name__}: {exc}")]
+            results = [
+                GateResult(
+                    gate="gate_runner",
+                    status=Status.FAIL,
+                    summary=f"the gates could not run: {type(exc).__name__}: {exc}",
+                )
+            ]
         status = worst(r.status for r in results) if results else Status.PASS
         if Phase(release.phase) is not Phase.PREVIEW and status is not Status.FAIL:
             ready = await self._ramp(release, run, policy, status)
@@ -259,33 +277,61 @@ class Lifecycle:
     async def set_traffic(self, release: Release, percent: float, reason: str, actor: str = BOT) -> bool:
         """Push the split to the traffic engine first, then record it; an engine error holds the ramp."""
         phase = Phase(release.phase)
-        regions = region_split(dict(self._traffic_config(release_policy(release), phase).traffic.regions)) \
-            if phase is not Phase.PREVIEW else {}
+        regions = (
+            region_split(dict(self._traffic_config(release_policy(release), phase).traffic.regions))
+            if phase is not Phase.PREVIEW
+            else {}
+        )
         split = Split(release.name, phase.value, percent, regions, reason)
         try:
             await self.traffic.apply(split)
         except Exception as exc:
             log.warning("traffic engine %s refused %s: %s", self.traffic.name, release.name, exc)
-            await self._thread(release, "traffic step held", [release_blocks.section(
-                f"⚠️ Could not move *{esc(release.name)}* to {percent:g}%: {esc(str(exc))}. "
-                "The ramp holds at the current split and retries.")])
+            await self._thread(
+                release,
+                "traffic step held",
+                [
+                    release_blocks.section(
+                        f"⚠️ Could not move *{esc(release.name)}* to {percent:g}%: {esc(str(exc))}. "
+                        "The ramp holds at the current split and retries."
+                    )
+                ],
+            )
             return False
         snap = snapshot(release)
         done = await self.store.transition(
             release.id or 0,
-            StateChange(snap.phase.value, snap.state.value, snap.phase.value, snap.state.value,
-                        snap.paused_from.value if snap.paused_from else None),
-            AuditNote(actor, "traffic.step", "ok",
-                      {"percent": percent, "regions": regions, "reason": reason, "engine": self.traffic.name}),
-            self.clock(), traffic_percent=percent,
+            StateChange(
+                snap.phase.value,
+                snap.state.value,
+                snap.phase.value,
+                snap.state.value,
+                snap.paused_from.value if snap.paused_from else None,
+            ),
+            AuditNote(
+                actor,
+                "traffic.step",
+                "ok",
+                {"percent": percent, "regions": regions, "reason": reason, "engine": self.traffic.name},
+            ),
+            self.clock(),
+            traffic_percent=percent,
         )
         if done is None:
             return False
         fresh, _ = done
         release.traffic_percent = percent
         alloc = ", ".join(f"{k}: {v:g}" for k, v in regions.items()) or "all regions alike"
-        await self._thread(fresh, f"{release.name} traffic {percent:g}%", [release_blocks.section(
-            f"🚦 *{phase.label} traffic → {percent:g}%* ({esc(reason)}; regions {alloc}) via {self.traffic.name}")])
+        await self._thread(
+            fresh,
+            f"{release.name} traffic {percent:g}%",
+            [
+                release_blocks.section(
+                    f"🚦 *{phase.label} traffic → {percent:g}%* ({esc(reason)}; regions {alloc}) "
+                    f"via {self.traffic.name}"
+                )
+            ],
+        )
         await self._changed(fresh)
         return True
 
@@ -312,11 +358,21 @@ class Lifecycle:
         owners = policy.owners(phase).primary
         failed_gates = sorted({r.gate for r in results if r.status in (Status.FAIL, Status.INCONCLUSIVE)})
         outcome = await self.store.record_gate_results(
-            release.id or 0, run.id or 0, results, _change(t),
-            AuditNote(BOT, "gates.evaluated", status.value,
-                      {"run": run.id, "results": len(results), "failed_gates": failed_gates}),
-            self.clock(), run_outcome="passed" if passed else "failed", owners=owners + policy.owners(phase).backup,
-            channel_id=release.channel_id, traffic_percent=0.0 if t.after.state is State.ROLLED_BACK else None,
+            release.id or 0,
+            run.id or 0,
+            results,
+            _change(t),
+            AuditNote(
+                BOT,
+                "gates.evaluated",
+                status.value,
+                {"run": run.id, "results": len(results), "failed_gates": failed_gates},
+            ),
+            self.clock(),
+            run_outcome="passed" if passed else "failed",
+            owners=owners + policy.owners(phase).backup,
+            channel_id=release.channel_id,
+            traffic_percent=0.0 if t.after.state is State.ROLLED_BACK else None,
             sla_due=self.clock() + policy.phase(phase).sla_delta,
         )
         if outcome is False:
@@ -332,13 +388,23 @@ class Lifecycle:
             await self._post_results(fresh, run, results, request, policy)
         await self._changed(fresh)
 
-    async def _post_results(self, release: Release, run: PhaseRun, results: Sequence[GateResult],
-                            request: ApprovalRequest | None, policy: Policy) -> None:
+    async def _post_results(
+        self,
+        release: Release,
+        run: PhaseRun,
+        results: Sequence[GateResult],
+        request: ApprovalRequest | None,
+        policy: Policy,
+    ) -> None:
         phase = Phase(release.phase)
         cfg = policy.phase(phase)
         blocks = gate_blocks.results_blocks(
-            release_name=release.name, phase=phase, results=results, owners=cfg.owners.primary,
-            request_id=request.id if request else None, run_id=run.id or 0,
+            release_name=release.name,
+            phase=phase,
+            results=results,
+            owners=cfg.owners.primary,
+            request_id=request.id if request else None,
+            run_id=run.id or 0,
             sla_text=format_duration(cfg.sla_delta),
         )
         text = f"{phase.label} gates for {release.name}: {gate_blocks.summary_text(results)}"
@@ -354,8 +420,11 @@ class Lifecycle:
             artifacts.extend(made or [])
         # -- audit inspector hook (bot/evidence.py): keep what approvers see, content-addressed --
         from bot.evidence import store_artifacts
-        await self._safe(f"storing artifacts of {release.name}", store_artifacts(
-            self.store, self.artifacts_dir, release, run.id or 0, artifacts, self.clock()))
+
+        await self._safe(
+            f"storing artifacts of {release.name}",
+            store_artifacts(self.store, self.artifacts_dir, release, run.id or 0, artifacts, self.clock()),
+        )
         # -- end audit inspector hook --
         for a in artifacts:
             await self._safe(
@@ -384,24 +453,38 @@ class Lifecycle:
             lines.append(f"Reason: {esc(reason)}")
         blocks: list[dict[str, Any]] = []
         if Phase(release.phase) is Phase.CANARY:
-            lines.append(f"{release_blocks.mentions(owners)}: retry the Canary once the cause is fixed, "
-                         f"or start over with `/release start {release.name}`.")
-            blocks = [release_blocks.section("\n".join(lines)), {
-                "type": "actions", "block_id": f"retry:{release.id}",
-                "elements": [{"type": "button", "action_id": "retry_canary", "text": plain("Retry Canary"),
-                              "value": json.dumps({"release": release.id})}],
-            }]
+            lines.append(
+                f"{release_blocks.mentions(owners)}: retry the Canary once the cause is fixed, "
+                f"or start over with `/release start {release.name}`."
+            )
+            blocks = [
+                release_blocks.section("\n".join(lines)),
+                {
+                    "type": "actions",
+                    "block_id": f"retry:{release.id}",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "action_id": "retry_canary",
+                            "text": plain("Retry Canary"),
+                            "value": json.dumps({"release": release.id}),
+                        }
+                    ],
+                },
+            ]
         else:
-            lines.append(f"{release_blocks.mentions(owners)}: fix and start it again with "
-                         f"`/release start {release.name}`.")
+            lines.append(
+                f"{release_blocks.mentions(owners)}: fix and start it again with `/release start {release.name}`."
+            )
             blocks = [release_blocks.section("\n".join(lines))]
         await self._thread(release, f"{release.name} rolled back", blocks)
         await self._final_summary(release)
 
     # -- decisions -----------------------------------------------------------------------
 
-    async def decide(self, request_id: int, user: str, decision: str, comment: str | None,
-                     reply: Callable[[str], Awaitable[None]]) -> None:
+    async def decide(
+        self, request_id: int, user: str, decision: str, comment: str | None, reply: Callable[[str], Awaitable[None]]
+    ) -> None:
         request = await self.store.approval_request(request_id)
         release = await self.store.release(request.release_id) if request else None
         if request is None or release is None:
@@ -414,19 +497,27 @@ class Lifecycle:
         if not await is_owner(self.slack, user, owners.primary + owners.backup):
             await self.store.audit(
                 AuditNote(user, f"decision.{decision}", "refused", {"request": request_id, "why": "not an owner"}),
-                now, release,
+                now,
+                release,
             )
-            await reply(f"Only the {phase.label} owners ({release_blocks.mentions(owners.primary)}) can decide this phase."
-                        " Your attempt was recorded.")
+            await reply(
+                f"Only the {phase.label} owners ({release_blocks.mentions(owners.primary)}) can decide this phase."
+                " Your attempt was recorded."
+            )
             return
         if request.state != "awaiting":
             await reply(await self._already_decided_text(request))
             return
-        if (decision == "approve" and phase is Phase.PREVIEW and user == release.requested_by
-                and not policy.allow_self_approval):
+        if (
+            decision == "approve"
+            and phase is Phase.PREVIEW
+            and user == release.requested_by
+            and not policy.allow_self_approval
+        ):
             await self.store.audit(
                 AuditNote(user, "decision.approve", "refused", {"request": request_id, "why": "four-eyes"}),
-                now, release,
+                now,
+                release,
             )
             await reply("You started this release, so someone else must approve its Preview (four-eyes rule).")
             return
@@ -436,17 +527,42 @@ class Lifecycle:
             return
         # -- audit inspector hook (bot/evidence.py): the decision's audit entry carries the package hash --
         from bot.evidence import build_evidence
-        evidence = await self._safe(f"building the evidence package of {release.name}", build_evidence(
-            self.store, self.slack, self.artifacts_dir, request=request, release=release, user=user,
-            decision=decision, comment=comment, now=now))
+
+        evidence = await self._safe(
+            f"building the evidence package of {release.name}",
+            build_evidence(
+                self.store,
+                self.slack,
+                self.artifacts_dir,
+                request=request,
+                release=release,
+                user=user,
+                decision=decision,
+                comment=comment,
+                now=now,
+            ),
+        )
         # -- end audit inspector hook --
         result = await self.store.decide(
-            request_id, decision=decision, by=user, comment=comment, change=_change(t), now=now,
+            request_id,
+            decision=decision,
+            by=user,
+            comment=comment,
+            change=_change(t),
+            now=now,
             run_outcome="approved" if decision == "approve" else "rejected",
             start_next_run=t.after.state is State.RUNNING,
-            note=AuditNote(user, f"decision.{decision}", decision,
-                           {"request": request_id, "comment": comment, "gates": _snapshot_digest(request),
-                            "evidence": evidence[0] if evidence else None}),
+            note=AuditNote(
+                user,
+                f"decision.{decision}",
+                decision,
+                {
+                    "request": request_id,
+                    "comment": comment,
+                    "gates": _snapshot_digest(request),
+                    "evidence": evidence[0] if evidence else None,
+                },
+            ),
         )
         if not result.decided:
             if result.decision is not None:
@@ -458,34 +574,45 @@ class Lifecycle:
         assert fresh is not None and result.decision is not None
         await self._rewrite_request(request, fresh, result.decision.decision, user, now, comment)
         if decision == "approve":
-            await self._thread(fresh, f"{phase.label} finished",
-                               [release_blocks.section(release_blocks.phase_finished_text(phase, user, now))])
+            await self._thread(
+                fresh,
+                f"{phase.label} finished",
+                [release_blocks.section(release_blocks.phase_finished_text(phase, user, now))],
+            )
         await self._changed(fresh)
         if t.after.state is State.RUNNING and result.next_phase_run is not None:
             await self._begin_phase(fresh, result.next_phase_run)
         elif fresh.state in (State.COMPLETED.value, State.REJECTED.value):
             await self._final_summary(fresh)
 
-    async def _rewrite_request(self, request: ApprovalRequest, release: Release, decision: str, user: str,
-                               at: datetime, comment: str | None) -> None:
+    async def _rewrite_request(
+        self, request: ApprovalRequest, release: Release, decision: str, user: str, at: datetime, comment: str | None
+    ) -> None:
         if not request.message_ts:
             return
         results = [GateResult.from_dict(d) for d in request.gate_snapshot]
         policy = release_policy(release)
         phase = Phase(request.phase)
         blocks = gate_blocks.results_blocks(
-            release_name=release.name, phase=phase, results=results, owners=policy.owners(phase).primary,
-            request_id=None, run_id=request.phase_run_id,
+            release_name=release.name,
+            phase=phase,
+            results=results,
+            owners=policy.owners(phase).primary,
+            request_id=None,
+            run_id=request.phase_run_id,
             sla_text=format_duration(policy.phase(phase).sla_delta),
             decided_line=gate_blocks.decided_line(decision, user, at, comment),
         )
         verb = "approved" if decision == "approve" else "rejected"
-        await self._safe("rewriting the approval message",
-                         self.slack.update(request.channel_id, request.message_ts,
-                                           f"{phase.label} {verb} by {user}", blocks))
+        await self._safe(
+            "rewriting the approval message",
+            self.slack.update(request.channel_id, request.message_ts, f"{phase.label} {verb} by {user}", blocks),
+        )
         for dm in request.dm_messages:
-            await self._safe("rewriting an escalation DM",
-                             self.slack.update(dm["channel"], dm["ts"], f"{phase.label} {verb} by {user}", blocks))
+            await self._safe(
+                "rewriting an escalation DM",
+                self.slack.update(dm["channel"], dm["ts"], f"{phase.label} {verb} by {user}", blocks),
+            )
 
     async def _already_decided_text(self, request: ApprovalRequest) -> str:
         d = await self.store.decision_for(request.id or 0)
@@ -497,8 +624,11 @@ class Lifecycle:
     async def _final_summary(self, release: Release) -> None:
         decisions = [decision_view(d) for d in await self.store.decisions(release.id or 0)]
         view = release_view(release)
-        await self._thread(release, f"{release.name}: {release_blocks.state_words(view.state)}",
-                           release_blocks.final_summary_blocks(view, decisions))
+        await self._thread(
+            release,
+            f"{release.name}: {release_blocks.state_words(view.state)}",
+            release_blocks.final_summary_blocks(view, decisions),
+        )
 
     # -- owner commands ------------------------------------------------------------------
 
@@ -511,14 +641,16 @@ class Lifecycle:
         policy = release_policy(release)
         owners = policy.owners(Phase(release.phase))
         if user != release.requested_by and not await is_owner(self.slack, user, owners.primary + owners.backup):
-            await self.store.audit(AuditNote(user, "gates.rerun", "refused", {"why": "not an owner"}),
-                                   self.clock(), release)
+            await self.store.audit(
+                AuditNote(user, "gates.rerun", "refused", {"why": "not an owner"}), self.clock(), release
+            )
             await reply("Only the phase owners or the requester can re-run the gates.")
             return
         await self._transition(release, Event.RERUN, user, reply, reason=None)
 
-    async def owner_command(self, name: str, event: Event, user: str, reason: str | None,
-                            reply: Callable[[str], Awaitable[None]]) -> None:
+    async def owner_command(
+        self, name: str, event: Event, user: str, reason: str | None, reply: Callable[[str], Awaitable[None]]
+    ) -> None:
         release = await self.store.active_release(name) or await self.store.latest_release(name)
         if release is None:
             await reply(f"No release named *{esc(name)}*. See `/release list`.")
@@ -526,39 +658,53 @@ class Lifecycle:
         policy = release_policy(release)
         owners = policy.owners(Phase(release.phase))
         if not await is_owner(self.slack, user, owners.primary + owners.backup):
-            await self.store.audit(AuditNote(user, f"release.{event.value}", "refused", {"why": "not an owner"}),
-                                   self.clock(), release)
-            await reply(f"Only the {Phase(release.phase).label} owners ({release_blocks.mentions(owners.primary)}) "
-                        f"can {event.value} *{esc(name)}*. Your attempt was recorded.")
+            await self.store.audit(
+                AuditNote(user, f"release.{event.value}", "refused", {"why": "not an owner"}), self.clock(), release
+            )
+            await reply(
+                f"Only the {Phase(release.phase).label} owners ({release_blocks.mentions(owners.primary)}) "
+                f"can {event.value} *{esc(name)}*. Your attempt was recorded."
+            )
             return
         await self._transition(release, event, user, reply, reason)
 
-    async def _transition(self, release: Release, event: Event, user: str,
-                          reply: Callable[[str], Awaitable[None]], reason: str | None) -> None:
+    async def _transition(
+        self, release: Release, event: Event, user: str, reply: Callable[[str], Awaitable[None]], reason: str | None
+    ) -> None:
         t = apply(snapshot(release), event)
         if isinstance(t, Refused):
             await reply(f"Cannot {event.value} *{esc(release.name)}*: {t.reason}.")
             return
         rolled_back = t.after.state is State.ROLLED_BACK
         done = await self.store.transition(
-            release.id or 0, _change(t), AuditNote(user, f"release.{event.value}", "ok", {"reason": reason}),
-            self.clock(), start_run=event is Event.RERUN,
+            release.id or 0,
+            _change(t),
+            AuditNote(user, f"release.{event.value}", "ok", {"reason": reason}),
+            self.clock(),
+            start_run=event is Event.RERUN,
             finish_run_as="rolled_back" if rolled_back else ("superseded" if event is Event.RERUN else None),
             traffic_percent=0.0 if rolled_back else None,
         )
         if done is None:
-            await reply(f"*{esc(release.name)}* changed meanwhile; nothing done. Check `/release status {release.name}`.")
+            await reply(
+                f"*{esc(release.name)}* changed meanwhile; nothing done. Check `/release status {release.name}`."
+            )
             return
         fresh, run = done
-        words = {Event.PAUSE: "⏸️ Paused", Event.RESUME: "▶️ Resumed", Event.RERUN: "🔁 Gates re-run requested",
-                 Event.ROLLBACK: "↩️ Rolled back"}.get(event, event.value)
+        words = {
+            Event.PAUSE: "⏸️ Paused",
+            Event.RESUME: "▶️ Resumed",
+            Event.RERUN: "🔁 Gates re-run requested",
+            Event.ROLLBACK: "↩️ Rolled back",
+        }.get(event, event.value)
         if rolled_back:
             await self._zero_traffic(fresh, f"rollback by {user}")
-            await self._announce_rollback(fresh, [], reason=f"requested by <@{user}>" + (f": {reason}" if reason else ""))
+            await self._announce_rollback(
+                fresh, [], reason=f"requested by <@{user}>" + (f": {reason}" if reason else "")
+            )
         else:
             why = f" — {esc(reason)}" if reason else ""
-            await self._thread(fresh, f"{release.name} {words}",
-                               [release_blocks.section(f"{words} by <@{user}>{why}")])
+            await self._thread(fresh, f"{release.name} {words}", [release_blocks.section(f"{words} by <@{user}>{why}")])
         await self._changed(fresh)
         if run is not None:
             self.spawn(self.run_gates(fresh.id or 0, run.id or 0), f"gates:{fresh.name}:rerun")
@@ -581,8 +727,9 @@ class Lifecycle:
         policy = release_policy(old)
         owners = policy.owners(Phase.CANARY)
         if not await is_owner(self.slack, user, owners.primary + owners.backup):
-            await self.store.audit(AuditNote(user, "release.retry_canary", "refused", {"why": "not an owner"}),
-                                   self.clock(), old)
+            await self.store.audit(
+                AuditNote(user, "release.retry_canary", "refused", {"why": "not an owner"}), self.clock(), old
+            )
             await reply(f"Only the Canary owners ({release_blocks.mentions(owners.primary)}) can retry it.")
             return
         if old.state != State.ROLLED_BACK.value or old.phase != Phase.CANARY.value:
@@ -595,9 +742,16 @@ class Lifecycle:
         try:
             release, run = await self.store.create_release(
                 # The requester stays the person who asked for the release; who retried is audited.
-                name=old.name, title=old.title, channel_id=old.channel_id, requested_by=old.requested_by,
-                bundle_dir=old.bundle_dir, bundle=old.bundle, policy=old.policy,
-                phase=Phase.CANARY.value, state=State.RUNNING.value, now=self.clock(),
+                name=old.name,
+                title=old.title,
+                channel_id=old.channel_id,
+                requested_by=old.requested_by,
+                bundle_dir=old.bundle_dir,
+                bundle=old.bundle,
+                policy=old.policy,
+                phase=Phase.CANARY.value,
+                state=State.RUNNING.value,
+                now=self.clock(),
                 retry_of=old.id,
             )
         except AlreadyActive:
@@ -606,9 +760,16 @@ class Lifecycle:
         if old.root_ts:
             await self.store.set_root_ts(release.id or 0, old.root_ts)
             release.root_ts = old.root_ts
-        await self._thread(release, f"{release.name} Canary retried", [release_blocks.section(
-            f"🔁 *Canary retried* by <@{user}> (attempt {release.attempt}); the Preview approval of attempt "
-            f"{old.attempt} stands.")])
+        await self._thread(
+            release,
+            f"{release.name} Canary retried",
+            [
+                release_blocks.section(
+                    f"🔁 *Canary retried* by <@{user}> (attempt {release.attempt}); the Preview approval of attempt "
+                    f"{old.attempt} stands."
+                )
+            ],
+        )
         await self._changed(release)
         await self._begin_phase(release, run)
 
@@ -641,31 +802,48 @@ class Lifecycle:
         backups = await self._members(cfg.owners.backup, exclude={release.requested_by})
         now = self.clock()
         done = await self.store.escalate(
-            request.id, from_level=0, to_level=1, now=now, next_timer=(SLA_PAUSE, now + cfg.sla_delta),
-            note=AuditNote(BOT, "sla.escalate", "ok",
-                           {"request": request.id, "backups": backups, "sla": cfg.sla}),
+            request.id,
+            from_level=0,
+            to_level=1,
+            now=now,
+            next_timer=(SLA_PAUSE, now + cfg.sla_delta),
+            note=AuditNote(BOT, "sla.escalate", "ok", {"request": request.id, "backups": backups, "sla": cfg.sla}),
         )
         if done is None:
             return
         link = await self.slack.permalink(release.channel_id, release.root_ts) if release.root_ts else None
         results = [GateResult.from_dict(d) for d in request.gate_snapshot]
         blocks = gate_blocks.results_blocks(
-            release_name=release.name, phase=phase, results=results, owners=cfg.owners.backup,
-            request_id=request.id, run_id=request.phase_run_id, sla_text=format_duration(cfg.sla_delta),
+            release_name=release.name,
+            phase=phase,
+            results=results,
+            owners=cfg.owners.backup,
+            request_id=request.id,
+            run_id=request.phase_run_id,
+            sla_text=format_duration(cfg.sla_delta),
         )
         intro = release_blocks.section(
             f"⏰ *{esc(release.name)}* has waited {format_duration(cfg.sla_delta)} for a {phase.label} decision "
             f"from {release_blocks.mentions(cfg.owners.primary)}. You are a backup approver."
-            + (f" <{link}|Open the thread>" if link else ""))
+            + (f" <{link}|Open the thread>" if link else "")
+        )
         for user in backups:
-            sent = await self._safe(f"DMing backup {user}",
-                                    self.slack.dm(user, f"{release.name}: {phase.label} needs a decision",
-                                                  [intro, *blocks]))
+            sent = await self._safe(
+                f"DMing backup {user}",
+                self.slack.dm(user, f"{release.name}: {phase.label} needs a decision", [intro, *blocks]),
+            )
             if sent:
                 await self.store.add_dm_message(request.id, sent[0], sent[1], user)
         who = release_blocks.mentions(backups) if backups else "nobody (no backup approver besides the requester)"
-        await self._thread(release, f"{release.name}: escalated", [release_blocks.section(
-            f"⏰ No {phase.label} decision within {format_duration(cfg.sla_delta)}: escalated to {who}.")])
+        await self._thread(
+            release,
+            f"{release.name}: escalated",
+            [
+                release_blocks.section(
+                    f"⏰ No {phase.label} decision within {format_duration(cfg.sla_delta)}: escalated to {who}."
+                )
+            ],
+        )
 
     async def on_sla_pause(self, timer: Timer) -> None:
         """Second SLA passed: pause the rollout (Canary holds its traffic) and tell every owner."""
@@ -682,21 +860,38 @@ class Lifecycle:
         phase = Phase(request.phase)
         cfg = policy.phase(phase)
         done = await self.store.escalate(
-            request.id, from_level=1, to_level=2, now=self.clock(), next_timer=None, change=_change(t),
+            request.id,
+            from_level=1,
+            to_level=2,
+            now=self.clock(),
+            next_timer=None,
+            change=_change(t),
             note=AuditNote(BOT, "sla.pause", "ok", {"request": request.id, "why": "no decision after two SLAs"}),
         )
         if done is None:
             return
         _, fresh = done
         owners = await self._members([*cfg.owners.primary, *cfg.owners.backup], exclude=set())
-        await self._thread(fresh, f"{release.name} paused", [release_blocks.section(
-            f"⏸️ *Paused*: no {phase.label} decision after 2 × {format_duration(cfg.sla_delta)}. "
-            f"Traffic holds at {fresh.traffic_percent:g}%. {release_blocks.mentions(owners)}: "
-            f"`/release resume {release.name}` restarts the clock.")])
+        await self._thread(
+            fresh,
+            f"{release.name} paused",
+            [
+                release_blocks.section(
+                    f"⏸️ *Paused*: no {phase.label} decision after 2 × {format_duration(cfg.sla_delta)}. "
+                    f"Traffic holds at {fresh.traffic_percent:g}%. {release_blocks.mentions(owners)}: "
+                    f"`/release resume {release.name}` restarts the clock."
+                )
+            ],
+        )
         for user in owners:
-            await self._safe(f"notifying owner {user}", self.slack.dm(
-                user, f"⏸️ {release.name} is paused: no {phase.label} decision after 2 × "
-                      f"{format_duration(cfg.sla_delta)}. `/release resume {release.name}` restarts the clock."))
+            await self._safe(
+                f"notifying owner {user}",
+                self.slack.dm(
+                    user,
+                    f"⏸️ {release.name} is paused: no {phase.label} decision after 2 × "
+                    f"{format_duration(cfg.sla_delta)}. `/release resume {release.name}` restarts the clock.",
+                ),
+            )
         await self._changed(fresh)
 
     # -- recovery ------------------------------------------------------------------------
@@ -718,22 +913,29 @@ def _preview_artifacts(report: PreviewReport, max_inline: int) -> list[Artifact]
     """The contact sheet, plus the diff thumbnails of images whose visual gate did not pass."""
     out: list[Artifact] = []
     if report.contact_sheet is not None and report.contact_sheet.exists():
-        out.append(Artifact("contact-sheet.png", "Visual diff contact sheet (worst first)",
-                            report.contact_sheet.read_bytes()))
-    major = [r.image_id for r in report.results
-             if r.gate == "visual_diff" and r.image_id and r.status is not Status.PASS]
+        out.append(
+            Artifact("contact-sheet.png", "Visual diff contact sheet (worst first)", report.contact_sheet.read_bytes())
+        )
+    major = [
+        r.image_id for r in report.results if r.gate == "visual_diff" and r.image_id and r.status is not Status.PASS
+    ]
     for image_id in major[:max_inline]:
         path = report.thumbnails.get(image_id)
         if path is not None and path.exists():
-            out.append(Artifact(f"{image_id}.diff.png", f"Diff: {image_id} (baseline | candidate | changes)",
-                                path.read_bytes()))
+            out.append(
+                Artifact(
+                    f"{image_id}.diff.png", f"Diff: {image_id} (baseline | candidate | changes)", path.read_bytes()
+                )
+            )
     return out
 
 
 def _change(t: Transition) -> StateChange:
     return StateChange(
-        from_phase=t.before.phase.value, from_state=t.before.state.value,
-        to_phase=t.after.phase.value, to_state=t.after.state.value,
+        from_phase=t.before.phase.value,
+        from_state=t.before.state.value,
+        to_phase=t.after.phase.value,
+        to_state=t.after.state.value,
         paused_from=t.after.paused_from.value if t.after.paused_from else None,
     )
 
@@ -741,7 +943,12 @@ def _change(t: Transition) -> StateChange:
 def _snapshot_digest(request: ApprovalRequest) -> list[dict[str, Any]]:
     """What the approver saw, compactly: gate, image, status, headline number."""
     return [
-        {"gate": d["gate"], "image": d.get("image_id"), "status": d["status"], "measured": d.get("measured"),
-         "threshold": d.get("threshold")}
+        {
+            "gate": d["gate"],
+            "image": d.get("image_id"),
+            "status": d["status"],
+            "measured": d.get("measured"),
+            "threshold": d.get("threshold"),
+        }
         for d in request.gate_snapshot
     ]

@@ -42,8 +42,14 @@ GLOBAL_GATES = "{regional_error_rate: {max_rate: 0.01}}"
 
 def sample_policy(**params: str) -> str:
     """The sample policy with owners and durations filled in (e.g. seconds for tests and the demo)."""
-    defaults = {"sla": "15m", "every": "5m", "observe": "30m", "min_samples": "1000",
-                "canary_gates": CANARY_GATES, "global_gates": GLOBAL_GATES}
+    defaults = {
+        "sla": "15m",
+        "every": "5m",
+        "observe": "30m",
+        "min_samples": "1000",
+        "canary_gates": CANARY_GATES,
+        "global_gates": GLOBAL_GATES,
+    }
     return SAMPLE_POLICY.format(**(defaults | params))
 
 
@@ -60,13 +66,23 @@ def photo(width: int, height: int, seed: int) -> Image.Image:
     im = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
     d = ImageDraw.Draw(im)
     d.ellipse([width * 0.65, height * 0.1, width * 0.8, height * 0.1 + width * 0.15], fill=(255, 214, 120))
-    d.polygon([(0, height), (width * 0.3, height * 0.55), (width * 0.7, height), ], fill=(70, 110, 60))
-    d.polygon([(width * 0.4, height), (width * 0.8, height * 0.6), (width, height * 0.8), (width, height)],
-              fill=(50, 90, 50))
+    d.polygon(
+        [
+            (0, height),
+            (width * 0.3, height * 0.55),
+            (width * 0.7, height),
+        ],
+        fill=(70, 110, 60),
+    )
+    d.polygon(
+        [(width * 0.4, height), (width * 0.8, height * 0.6), (width, height * 0.8), (width, height)], fill=(50, 90, 50)
+    )
     return im.filter(ImageFilter.GaussianBlur(1))
 
 
-def with_local_change(im: Image.Image, box: tuple[float, float, float, float], color: tuple[int, int, int]) -> Image.Image:
+def with_local_change(
+    im: Image.Image, box: tuple[float, float, float, float], color: tuple[int, int, int]
+) -> Image.Image:
     out = im.copy()
     w, h = out.size
     ImageDraw.Draw(out).rectangle([box[0] * w, box[1] * h, box[2] * w, box[3] * h], fill=color)
@@ -79,8 +95,9 @@ def encode(im: Image.Image, fmt: str, quality: int = 85) -> bytes:
     return buf.getvalue()
 
 
-def write_bundle(root: Path, name: str, *, title: str, images: list[dict[str, object]],
-                 files: dict[str, bytes]) -> Path:
+def write_bundle(
+    root: Path, name: str, *, title: str, images: list[dict[str, object]], files: dict[str, bytes]
+) -> Path:
     """Write ``root/name/release.yml`` and its files; returns the bundle folder."""
     import yaml
 
@@ -99,17 +116,32 @@ def summer_hero(root: Path, name: str = "summer-hero", *, size: tuple[int, int] 
     w, h = size
     files: dict[str, bytes] = {}
     images: list[dict[str, object]] = []
-    for i, (img_id, alt) in enumerate([
-        ("hero-desktop", "Family walking on a beach at sunset"),
-        ("hero-mobile", "Two friends building a sandcastle"),
-    ]):
+    for i, (img_id, alt) in enumerate(
+        [
+            ("hero-desktop", "Family walking on a beach at sunset"),
+            ("hero-mobile", "Two friends building a sandcastle"),
+        ]
+    ):
         base = photo(w, h, seed=i)
         cand = base if i == 0 else with_local_change(base, (0.05, 0.05, 0.12, 0.1), (250, 250, 250))
         files[f"baseline/{img_id}.webp"] = encode(base, "WEBP", 92)
         files[f"candidate/{img_id}.webp"] = encode(cand, "WEBP", 92)
-        images.append({"id": img_id, "candidate": f"candidate/{img_id}.webp",
-                       "baseline": f"baseline/{img_id}.webp", "alt": alt, "page": "/summer"})
+        images.append(
+            {
+                "id": img_id,
+                "candidate": f"candidate/{img_id}.webp",
+                "baseline": f"baseline/{img_id}.webp",
+                "alt": alt,
+                "page": "/summer",
+            }
+        )
     files["candidate/promo-tile.png"] = encode(photo(w // 2, h // 2, seed=7), "PNG")
-    images.append({"id": "promo-tile", "candidate": "candidate/promo-tile.png",
-                   "alt": "Beach towel and sunglasses on sand", "page": "/summer"})
+    images.append(
+        {
+            "id": "promo-tile",
+            "candidate": "candidate/promo-tile.png",
+            "alt": "Beach towel and sunglasses on sand",
+            "page": "/summer",
+        }
+    )
     return write_bundle(root, name, title="Summer campaign hero images", images=images, files=files)

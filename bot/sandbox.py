@@ -51,8 +51,11 @@ class Sandbox:
 
     def settings(self) -> Settings:
         return load_settings(
-            SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=self.standin.base_url,
-            RELEASEGATE_DATABASE_URL=self.db_url, RELEASEGATE_RELEASES_DIR=str(self.releases),
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=self.standin.base_url,
+            RELEASEGATE_DATABASE_URL=self.db_url,
+            RELEASEGATE_RELEASES_DIR=str(self.releases),
             RELEASEGATE_API_TOKEN=API_TOKEN,
             **({"RELEASEGATE_ARTIFACTS_DIR": str(self.releases.parent / "artifacts")} | self.extra_settings),
         )
@@ -132,8 +135,15 @@ class Sandbox:
         found = find_button(_api(message), action_id)
         assert found is not None, f"no {action_id} button in: {message.rendered}"
         block_id, value = found
-        ans = await self.u.click(user, channel=message.channel, message=_api(message), action_id=action_id,
-                                 value=value, block_id=block_id, trigger_id=self.standin.new_trigger_id())
+        ans = await self.u.click(
+            user,
+            channel=message.channel,
+            message=_api(message),
+            action_id=action_id,
+            value=value,
+            block_id=block_id,
+            trigger_id=self.standin.new_trigger_id(),
+        )
         if settle:
             await self.settle()
         return ans.status
@@ -146,7 +156,8 @@ class Sandbox:
             lambda: next((v for k, v in self.standin.views.items() if k not in before), None), timeout=5
         )
         ans = await self.u.submit_view(
-            user, {**view.view, "id": view.id, "hash": view.hash},
+            user,
+            {**view.view, "id": view.id, "hash": view.hash},
             {"reason": {"reason_input": {"type": "plain_text_input", "value": reason}}},
         )
         await self.settle()
@@ -157,8 +168,9 @@ class Sandbox:
             return r.status, await r.json()
 
     async def post_metrics(self, items: list[dict[str, Any]]) -> tuple[int, Any]:
-        async with self.session.post(f"{self.base}/api/v1/metrics", json=items,
-                                     headers={"Authorization": f"Bearer {API_TOKEN}"}) as r:
+        async with self.session.post(
+            f"{self.base}/api/v1/metrics", json=items, headers={"Authorization": f"Bearer {API_TOKEN}"}
+        ) as r:
             return r.status, await r.json()
 
 

@@ -39,23 +39,40 @@ class SlackUsers:
         self.secret = signing_secret
         self.session = session
 
-    async def send_form(self, form: dict[str, str], *, timestamp: int | None = None,
-                        signature: str | None = None, headers: dict[str, str] | None = None) -> Answer:
+    async def send_form(
+        self,
+        form: dict[str, str],
+        *,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
         body = urlencode(form)
         ts = str(timestamp if timestamp is not None else int(time.time()))
         sig = signature if signature is not None else sign(self.secret, ts, body)
-        h = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
-             "X-Slack-Signature": sig, **(headers or {})}
+        h = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": sig,
+            **(headers or {}),
+        }
         async with self.session.post(self.url, data=body.encode(), headers=h) as resp:
             return Answer(resp.status, await resp.text())
 
-    def slash_form(self, user: str, text: str, channel: str = "C0RELEASES", command: str = "/release") -> dict[str, str]:
+    def slash_form(
+        self, user: str, text: str, channel: str = "C0RELEASES", command: str = "/release"
+    ) -> dict[str, str]:
         return {
             "token": "legacy-verification-token-unused",
-            "team_id": TEAM["id"], "team_domain": TEAM["domain"],
-            "channel_id": channel, "channel_name": "releases",
-            "user_id": user, "user_name": user.lower(),
-            "command": command, "text": text, "api_app_id": "A0RELEASEG",
+            "team_id": TEAM["id"],
+            "team_domain": TEAM["domain"],
+            "channel_id": channel,
+            "channel_name": "releases",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": "A0RELEASEG",
             "is_enterprise_install": "false",
             "response_url": "https://hooks.slack.com/commands/T0DEMO0001/1/unused",
             "trigger_id": f"{uuid.uuid4().int % 10**10}.{uuid.uuid4().hex[:20]}",
@@ -64,15 +81,28 @@ class SlackUsers:
     async def slash(self, user: str, text: str, channel: str = "C0RELEASES", **kw: Any) -> Answer:
         return await self.send_form(self.slash_form(user, text, channel), **kw)
 
-    async def click(self, user: str, *, channel: str, message: dict[str, Any], action_id: str,
-                    value: str, block_id: str = "", trigger_id: str | None = None) -> Answer:
+    async def click(
+        self,
+        user: str,
+        *,
+        channel: str,
+        message: dict[str, Any],
+        action_id: str,
+        value: str,
+        block_id: str = "",
+        trigger_id: str | None = None,
+    ) -> Answer:
         payload = {
             "type": "block_actions",
             "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM["id"]},
             "api_app_id": "A0RELEASEG",
             "token": "legacy-verification-token-unused",
-            "container": {"type": "message", "message_ts": message.get("ts"), "channel_id": channel,
-                          "is_ephemeral": False},
+            "container": {
+                "type": "message",
+                "message_ts": message.get("ts"),
+                "channel_id": channel,
+                "is_ephemeral": False,
+            },
             "trigger_id": trigger_id or f"{uuid.uuid4().int % 10**10}.{uuid.uuid4().hex[:20]}",
             "team": TEAM,
             "enterprise": None,
@@ -81,9 +111,16 @@ class SlackUsers:
             "message": message,
             "state": {"values": {}},
             "response_url": "https://hooks.slack.com/actions/T0DEMO0001/1/unused",
-            "actions": [{"action_id": action_id, "block_id": block_id, "value": value, "type": "button",
-                         "action_ts": f"{time.time():.6f}",
-                         "text": {"type": "plain_text", "text": action_id, "emoji": True}}],
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": block_id,
+                    "value": value,
+                    "type": "button",
+                    "action_ts": f"{time.time():.6f}",
+                    "text": {"type": "plain_text", "text": action_id, "emoji": True},
+                }
+            ],
         }
         return await self.send_form({"payload": json.dumps(payload)})
 

@@ -51,13 +51,19 @@ class TrafficGates:
                 if now > run.started_at:
                     series = await self.source.p75_series(release.name, metric, window, CHART_BUCKETS)
                     png = await asyncio.to_thread(
-                        p75_over_time_png, series.times, series.canary_p75, series.baseline_p75,
-                        cfg.max_increase_ms, metric=metric, title=f"{metric} p75: canary vs baseline",
+                        p75_over_time_png,
+                        series.times,
+                        series.canary_p75,
+                        series.baseline_p75,
+                        cfg.max_increase_ms,
+                        metric=metric,
+                        title=f"{metric} p75: canary vs baseline",
                     )
                     out.append(Artifact(f"{release.name}-{metric.lower()}-p75.png", f"{metric} p75 over time", png))
             if data.canary.values("LCP").size or data.canary.values("INP").size:
                 png = await asyncio.to_thread(
-                    distributions_png, {m: data.canary.values(m) for m in ("LCP", "INP")},
+                    distributions_png,
+                    {m: data.canary.values(m) for m in ("LCP", "INP")},
                     {m: data.baseline.values(m) for m in ("LCP", "INP")},
                 )
                 out.append(Artifact(f"{release.name}-distributions.png", "LCP/INP distributions", png))

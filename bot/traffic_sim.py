@@ -9,9 +9,17 @@ from typing import Any
 import numpy as np
 
 
-def rum_batch(release: str, *, n_per_arm: int, lcp_shift: float = 1.0, error_rate: float = 0.001,
-              regions: tuple[str, ...] = ("eu", "us"), seed: int = 0, page: str = "/summer",
-              requests_per_region: int = 5000) -> list[dict[str, Any]]:
+def rum_batch(
+    release: str,
+    *,
+    n_per_arm: int,
+    lcp_shift: float = 1.0,
+    error_rate: float = 0.001,
+    regions: tuple[str, ...] = ("eu", "us"),
+    seed: int = 0,
+    page: str = "/summer",
+    requests_per_region: int = 5000,
+) -> list[dict[str, Any]]:
     """LCP/INP per page load for both cohorts, plus request/error/cache counters per region.
 
     ``lcp_shift`` multiplies the canary's LCP (1.25 = a 25% slower hero image). Counters are
@@ -26,18 +34,31 @@ def rum_batch(release: str, *, n_per_arm: int, lcp_shift: float = 1.0, error_rat
         for i in range(n_per_arm):
             region = regions[i % len(regions)]
             for name, value in (("LCP", lcp[i]), ("INP", inp[i])):
-                items.append({
-                    "name": name, "value": round(float(value), 1), "id": f"v5-{uuid.uuid4().hex[:16]}",
-                    "rating": "good" if value < (2500 if name == "LCP" else 200) else "needs-improvement",
-                    "delta": round(float(value), 1), "navigationType": "navigate",
-                    "release": release, "cohort": cohort, "region": region, "page": page,
-                })
+                items.append(
+                    {
+                        "name": name,
+                        "value": round(float(value), 1),
+                        "id": f"v5-{uuid.uuid4().hex[:16]}",
+                        "rating": "good" if value < (2500 if name == "LCP" else 200) else "needs-improvement",
+                        "delta": round(float(value), 1),
+                        "navigationType": "navigate",
+                        "release": release,
+                        "cohort": cohort,
+                        "region": region,
+                        "page": page,
+                    }
+                )
         per_region = requests_per_region
         for region in regions:
             errors = int(rng.binomial(per_region, error_rate))
             hits = int(rng.binomial(per_region, 0.95))
-            for name, value in (("requests", per_region), ("errors", errors), ("cache_hit", hits),
-                                ("cache_miss", per_region - hits)):
-                items.append({"name": name, "value": value, "release": release, "cohort": cohort,
-                              "region": region, "page": page})
+            for name, value in (
+                ("requests", per_region),
+                ("errors", errors),
+                ("cache_hit", hits),
+                ("cache_miss", per_region - hits),
+            ):
+                items.append(
+                    {"name": name, "value": value, "release": release, "cohort": cohort, "region": region, "page": page}
+                )
     return items

@@ -78,9 +78,7 @@ class ImageBudgetGate:
         return GateResult(
             gate=self.name,
             status=Status.PASS,
-            summary=(
-                f"{cand.format} {cand.width}×{cand.height}, {cand.size_bytes:,} of {config.max_bytes:,} bytes"
-            ),
+            summary=(f"{cand.format} {cand.width}×{cand.height}, {cand.size_bytes:,} of {config.max_bytes:,} bytes"),
             image_id=subject.id,
             measured=float(cand.size_bytes),
             threshold=float(config.max_bytes),

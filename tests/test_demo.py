@@ -17,8 +17,16 @@ async def test_demo_runs_all_phases_and_writes_its_outputs(tmp_path: Path, monke
     assert await run_demo(str(tmp_path / "out")) == 0
     out = tmp_path / "out"
     transcript = (out / "transcript.txt").read_text()
-    for seen in ("Preview started", "escalated to", "Canary rolled back", "lcp_p75", "Canary retried",
-                 "Global traffic → 100%", "live everywhere", "Numbers hold in every region"):
+    for seen in (
+        "Preview started",
+        "escalated to",
+        "Canary rolled back",
+        "lcp_p75",
+        "Canary retried",
+        "Global traffic → 100%",
+        "live everywhere",
+        "Numbers hold in every region",
+    ):
         assert seen in transcript, seen
     entries = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
     assert verify_chain(entries) is None

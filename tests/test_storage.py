@@ -19,8 +19,16 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 async def _new_release(store: Store, name: str = "summer-hero") -> tuple[int, int]:
     rel, run = await store.create_release(
-        name=name, title="Summer", channel_id="C1", requested_by="U0REQ", bundle_dir="/tmp/x",
-        bundle={"title": "Summer", "images": [{"id": "a"}]}, policy={}, phase="preview", state="running", now=NOW,
+        name=name,
+        title="Summer",
+        channel_id="C1",
+        requested_by="U0REQ",
+        bundle_dir="/tmp/x",
+        bundle={"title": "Summer", "images": [{"id": "a"}]},
+        policy={},
+        phase="preview",
+        state="running",
+        now=NOW,
     )
     assert rel.id is not None and run.id is not None
     return rel.id, run.id
@@ -28,9 +36,15 @@ async def _new_release(store: Store, name: str = "summer-hero") -> tuple[int, in
 
 async def _to_awaiting(store: Store, rid: int, run_id: int) -> int:
     req = await store.record_gate_results(
-        rid, run_id, [GateResult(gate="image_budget", status=Status.PASS, summary="ok", image_id="a", measured=1.0)],
-        StateChange("preview", "running", "preview", "awaiting"), AuditNote("releasegate", "gates.evaluated", "pass", {}),
-        NOW, run_outcome="passed", owners=["U0REVIEWER"], channel_id="C1",
+        rid,
+        run_id,
+        [GateResult(gate="image_budget", status=Status.PASS, summary="ok", image_id="a", measured=1.0)],
+        StateChange("preview", "running", "preview", "awaiting"),
+        AuditNote("releasegate", "gates.evaluated", "pass", {}),
+        NOW,
+        run_outcome="passed",
+        owners=["U0REVIEWER"],
+        channel_id="C1",
     )
     assert req and req is not True and req.id is not None
     return req.id
@@ -50,9 +64,14 @@ async def test_concurrent_approvals_decide_once(store: Store) -> None:
 
     async def click(user: str, decision: str):
         return await store.decide(
-            req_id, decision=decision, by=user, comment=None, change=change if decision == "approve"
-            else StateChange("preview", "awaiting", "preview", "rejected"), now=NOW,
-            run_outcome=decision + "d", start_next_run=decision == "approve",
+            req_id,
+            decision=decision,
+            by=user,
+            comment=None,
+            change=change if decision == "approve" else StateChange("preview", "awaiting", "preview", "rejected"),
+            now=NOW,
+            run_outcome=decision + "d",
+            start_next_run=decision == "approve",
             note=AuditNote(user, f"decision.{decision}", decision, {}),
         )
 
@@ -93,9 +112,7 @@ async def test_migrations_match_models(store: Store) -> None:
     from alembic.migration import MigrationContext
 
     async with store.engine.connect() as conn:
-        diff = await conn.run_sync(
-            lambda c: compare_metadata(MigrationContext.configure(c), SQLModel.metadata)
-        )
+        diff = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), SQLModel.metadata))
     # Only real differences count; index naming of unique columns differs harmlessly by backend.
     relevant = [d for d in diff if not (isinstance(d, tuple) and d[0] in ("remove_index", "add_index"))]
     assert relevant == []

@@ -85,9 +85,11 @@ def rollback_button(release_name: str, phase: Phase, value: str) -> dict[str, ob
         "value": value,
         "confirm": {
             "title": plain(f"Roll back {phase.label}?", 100),
-            "text": {"type": "mrkdwn",
-                     "text": f"Traffic to the candidate of *{esc(release_name)}* goes to 0% now, in every "
-                             "flag engine. The release ends as rolled back; it can be started again."},
+            "text": {
+                "type": "mrkdwn",
+                "text": f"Traffic to the candidate of *{esc(release_name)}* goes to 0% now, in every "
+                "flag engine. The release ends as rolled back; it can be started again.",
+            },
             "confirm": plain("Roll back", 30),
             "deny": plain("Cancel", 30),
             "style": "danger",
@@ -95,8 +97,9 @@ def rollback_button(release_name: str, phase: Phase, value: str) -> dict[str, ob
     }
 
 
-def _actions(request_id: int, passed: bool, run_id: int, phase: Phase = Phase.PREVIEW,
-             release_name: str = "") -> dict[str, object]:
+def _actions(
+    request_id: int, passed: bool, run_id: int, phase: Phase = Phase.PREVIEW, release_name: str = ""
+) -> dict[str, object]:
     value = json.dumps({"request": request_id, "run": run_id})
     elements: list[dict[str, object]] = []
     if passed:
@@ -116,11 +119,18 @@ def _actions(request_id: int, passed: bool, run_id: int, phase: Phase = Phase.PR
             }
         )
         elements.append(
-            {"type": "button", "action_id": "approve_with_comment", "text": plain("Approve with comment…"), "value": value}
+            {
+                "type": "button",
+                "action_id": "approve_with_comment",
+                "text": plain("Approve with comment…"),
+                "value": value,
+            }
         )
     else:
         elements.append({"type": "button", "action_id": "rerun", "text": plain("Re-run gates"), "value": value})
-    elements.append({"type": "button", "action_id": "reject", "style": "danger", "text": plain("Reject…"), "value": value})
+    elements.append(
+        {"type": "button", "action_id": "reject", "style": "danger", "text": plain("Reject…"), "value": value}
+    )
     if phase is not Phase.PREVIEW:
         elements.append(rollback_button(release_name, phase, value))
     return {"type": "actions", "block_id": f"decision:{request_id}", "elements": elements}
@@ -162,8 +172,10 @@ def results_blocks(
             blocks.append(section(f"{mentions(owners)}: please review and decide within {sla_text}."))
         else:
             blocks.append(
-                section(f"{mentions(owners)}: a gate failed, so this phase cannot be approved. Reject it, or fix"
-                        " the bundle and re-run the gates.")
+                section(
+                    f"{mentions(owners)}: a gate failed, so this phase cannot be approved. Reject it, or fix"
+                    " the bundle and re-run the gates."
+                )
             )
         blocks.append(_actions(request_id, passed, run_id, phase, release_name))
     return blocks

@@ -10,8 +10,9 @@ REASON_BLOCK = "reason"
 REASON_ACTION = "reason_input"
 
 
-def decision_modal(*, decision: str, request_id: int, release_name: str, phase_label: str,
-                   channel: str, message_ts: str | None) -> dict[str, object]:
+def decision_modal(
+    *, decision: str, request_id: int, release_name: str, phase_label: str, channel: str, message_ts: str | None
+) -> dict[str, object]:
     rejecting = decision == "reject"
     meta = json.dumps({"request": request_id, "decision": decision, "channel": channel, "ts": message_ts})
     return {

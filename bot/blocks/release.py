@@ -69,11 +69,12 @@ def root_blocks(view: ReleaseView) -> list[dict[str, object]]:
     return [
         header(f"Release {view.name}{attempt}"),
         section(
-            f"*{esc(view.title)}*\n{len(view.image_ids)} image(s): {images}\n"
-            f"Requested by {mention(view.requested_by)}"
+            f"*{esc(view.title)}*\n{len(view.image_ids)} image(s): {images}\nRequested by {mention(view.requested_by)}"
         ),
-        section(f"{_phase_marks(view)}\n*Now:* {view.phase.label} — {state_words(view.state)}"
-                + (f" · traffic {view.traffic_percent:g}%" if view.traffic_percent else "")),
+        section(
+            f"{_phase_marks(view)}\n*Now:* {view.phase.label} — {state_words(view.state)}"
+            + (f" · traffic {view.traffic_percent:g}%" if view.traffic_percent else "")
+        ),
         context("Everything about this release is in the thread below."),
     ]
 
@@ -82,7 +83,9 @@ def root_text(view: ReleaseView) -> str:
     return f"Release {view.name}: {view.phase.label} — {state_words(view.state)}"
 
 
-def phase_started_blocks(view: ReleaseView, owners: Sequence[str], sla_text: str, scope: str) -> list[dict[str, object]]:
+def phase_started_blocks(
+    view: ReleaseView, owners: Sequence[str], sla_text: str, scope: str
+) -> list[dict[str, object]]:
     return [
         section(
             f"▶️ *{view.phase.label} started* for *{esc(view.name)}*\n"
@@ -122,13 +125,14 @@ def final_summary_blocks(view: ReleaseView, decisions: Sequence[DecisionView]) -
     return [section("\n".join(lines))]
 
 
+def _verb(decision: str) -> str:
+    return "approved" if decision == "approve" else "rejected"
+
+
 def status_blocks(view: ReleaseView, decisions: Sequence[DecisionView], link: str | None) -> list[dict[str, object]]:
     blocks = root_blocks(view)[:3]
     if decisions:
-        lines = [
-            f"• {d.phase.capitalize()}: {'approved' if d.decision == 'approve' else 'rejected'} by <@{d.by}> {when(d.at)}"
-            for d in decisions
-        ]
+        lines = [f"• {d.phase.capitalize()}: {_verb(d.decision)} by <@{d.by}> {when(d.at)}" for d in decisions]
         blocks.append(section("*Decisions*\n" + "\n".join(lines)))
     if link:
         blocks.append(context(f"<{link}|Open the thread>"))

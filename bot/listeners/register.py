@@ -70,8 +70,12 @@ def register(app: AsyncApp, lc: Lifecycle) -> None:
             await slack.ephemeral(channel, user, "This approval request no longer exists.")
             return
         view = decision_modal(
-            decision=decision, request_id=request.id or 0, release_name=release.name,
-            phase_label=Phase(request.phase).label, channel=channel, message_ts=request.message_ts,
+            decision=decision,
+            request_id=request.id or 0,
+            release_name=release.name,
+            phase_label=Phase(request.phase).label,
+            channel=channel,
+            message_ts=request.message_ts,
         )
         await slack.open_view(body["trigger_id"], view)
 
@@ -179,8 +183,9 @@ async def _run_command(lc: Lifecycle, cmd: Command, channel: str, user: str) -> 
         await drill_history_command(lc, channel, user)
 
 
-async def _rollback_from_button(lc: Lifecycle, request_id: int, user: str,
-                                reply: Callable[[str], Awaitable[None]]) -> None:
+async def _rollback_from_button(
+    lc: Lifecycle, request_id: int, user: str, reply: Callable[[str], Awaitable[None]]
+) -> None:
     request = await lc.store.approval_request(request_id)
     release = await lc.store.release(request.release_id) if request else None
     if request is None or release is None:
@@ -189,8 +194,10 @@ async def _rollback_from_button(lc: Lifecycle, request_id: int, user: str,
     # An old message must never roll back a newer attempt that reuses the name.
     active = await lc.store.active_release(release.name)
     if active is None or active.id != release.id:
-        await reply(f"This message belongs to an attempt of *{esc(release.name)}* that has ended; nothing changed. "
-                    f"See `/release status {release.name}`.")
+        await reply(
+            f"This message belongs to an attempt of *{esc(release.name)}* that has ended; nothing changed. "
+            f"See `/release status {release.name}`."
+        )
         return
     await lc.owner_command(release.name, Event.ROLLBACK, user, "Rollback button", reply)
 
@@ -198,13 +205,15 @@ async def _rollback_from_button(lc: Lifecycle, request_id: int, user: str,
 async def _status(lc: Lifecycle, name: str | None, channel: str, user: str) -> None:
     slack = lc.slack
     if name is None:
-        active = [r for r in await lc.store.list_releases(limit=50)
-                  if r.state not in ("completed", "rejected", "rolled_back")]
+        active = [
+            r for r in await lc.store.list_releases(limit=50) if r.state not in ("completed", "rejected", "rolled_back")
+        ]
         if not active:
             await slack.ephemeral(channel, user, "No release is in progress. `/release list` shows recent ones.")
             return
-        await slack.ephemeral(channel, user, "Releases in progress",
-                              release_blocks.list_blocks([release_view(r) for r in active]))
+        await slack.ephemeral(
+            channel, user, "Releases in progress", release_blocks.list_blocks([release_view(r) for r in active])
+        )
         return
     release = await lc.store.latest_release(name)
     if release is None:
@@ -213,5 +222,6 @@ async def _status(lc: Lifecycle, name: str | None, channel: str, user: str) -> N
     decisions = [decision_view(d) for d in await lc.store.decisions(release.id or 0)]
     link = await slack.permalink(release.channel_id, release.root_ts) if release.root_ts else None
     view = release_view(release)
-    await slack.ephemeral(channel, user, f"{name}: {view.phase.label}",
-                          release_blocks.status_blocks(view, decisions, link))
+    await slack.ephemeral(
+        channel, user, f"{name}: {view.phase.label}", release_blocks.status_blocks(view, decisions, link)
+    )

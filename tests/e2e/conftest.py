@@ -9,7 +9,17 @@ import pytest
 from bot.samples import summer_hero
 from bot.standin import SlackStandIn
 from tests.e2e.harness import (
-    BACKUP, PRODUCT, PRODUCT_BACKUP, REQUESTER, REVIEWER, SRE, SRE_GROUP, SRE_MEMBER, STRANGER, TOKEN, Env,
+    BACKUP,
+    PRODUCT,
+    PRODUCT_BACKUP,
+    REQUESTER,
+    REVIEWER,
+    SRE,
+    SRE_GROUP,
+    SRE_MEMBER,
+    STRANGER,
+    TOKEN,
+    Env,
     make_policy,
 )
 

@@ -24,9 +24,19 @@ __all__ = ["API_TOKEN", "CHANNEL", "Env", "_api", "wait_until"]
 
 def make_policy(**overrides: str) -> Policy:
     """Short ramps, and no traffic gates unless a test asks: lifecycle tests need no metrics."""
-    params = dict(reviewer=REVIEWER, backup=BACKUP, sre=SRE, sre_group=SRE_GROUP, product=PRODUCT,
-                  product_backup=PRODUCT_BACKUP, every="0.2s", observe="1s", min_samples="1000",
-                  canary_gates="{}", global_gates="{}")
+    params = dict(
+        reviewer=REVIEWER,
+        backup=BACKUP,
+        sre=SRE,
+        sre_group=SRE_GROUP,
+        product=PRODUCT,
+        product_backup=PRODUCT_BACKUP,
+        every="0.2s",
+        observe="1s",
+        min_samples="1000",
+        canary_gates="{}",
+        global_gates="{}",
+    )
     params.update(overrides)
     return parse_policy(sample_policy(**params))
 

@@ -11,9 +11,11 @@ from tests.e2e.harness import REVIEWER, SRE, Env, make_policy
 async def _with_traffic_gates(env: Env) -> None:
     await env.shutdown()
     env.policy = make_policy(
-        every="0.4s", observe="1s", min_samples="300",
+        every="0.4s",
+        observe="1s",
+        min_samples="300",
         canary_gates="{lcp_p75: {max_increase_ms: 150}, inp_p75: {max_increase_ms: 50}, "
-                     "error_budget: {max_rate: 0.005}, cache_hit: {min_rate: 0.9}}",
+        "error_budget: {max_rate: 0.005}, cache_hit: {min_rate: 0.9}}",
         global_gates="{regional_error_rate: {max_rate: 0.01}}",
     )
     await env.boot()

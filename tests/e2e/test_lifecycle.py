@@ -41,7 +41,9 @@ async def test_release_runs_through_all_three_phases(env: Env) -> None:
     assert status == 200
     assert body["state"] == "completed" and body["phase"] == "global"
     assert [(d["phase"], d["decision"], d["by"]) for d in body["decisions"]] == [
-        ("preview", "approve", REVIEWER), ("canary", "approve", SRE_MEMBER), ("global", "approve", PRODUCT)
+        ("preview", "approve", REVIEWER),
+        ("canary", "approve", SRE_MEMBER),
+        ("global", "approve", PRODUCT),
     ]
     assert body["decisions"][2]["comment"] == "Ship it, numbers look good"
     assert any(g["gate"] == "image_budget" for g in body["phases"][0]["gates"])

@@ -12,7 +12,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.samples import encode, photo, write_bundle
 from bot.simulated_users import find_button, sign
-from tests.e2e.harness import CHANNEL, REQUESTER, REVIEWER, SECRET, STRANGER, Env, _api
+from tests.e2e.harness import CHANNEL, REQUESTER, REVIEWER, STRANGER, Env, _api
 
 DOC_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 DOC_TS = "1531420618"
@@ -53,9 +53,15 @@ async def test_forged_and_stale_requests_are_refused(env: Env) -> None:
     stale = await env.u.send_form(form, timestamp=int(time.time()) - 10 * 60)
     assert stale.status == 401
     # Slack's own example request, correctly signed but years old: refused as stale.
-    async with env.session.post(f"{env.base}/slack/events", data=DOC_BODY.encode(), headers={
-        "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": DOC_TS,
-        "X-Slack-Signature": DOC_SIG}) as r:
+    async with env.session.post(
+        f"{env.base}/slack/events",
+        data=DOC_BODY.encode(),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": DOC_TS,
+            "X-Slack-Signature": DOC_SIG,
+        },
+    ) as r:
         assert r.status == 401
     await env.settle()
     assert await _releases_in_db(env) == 0
@@ -90,8 +96,9 @@ async def test_double_click_decides_once(env: Env) -> None:
     preview = env.approval_message("summer-hero", "Preview")
     block_id, value = find_button(_api(preview), "approve")  # type: ignore[misc]
     clicks = [
-        env.u.click(REVIEWER, channel=CHANNEL, message=_api(preview), action_id="approve", value=value,
-                    block_id=block_id)
+        env.u.click(
+            REVIEWER, channel=CHANNEL, message=_api(preview), action_id="approve", value=value, block_id=block_id
+        )
         for _ in range(3)
     ]
     answers = await asyncio.gather(*clicks)
@@ -114,10 +121,14 @@ async def test_approve_racing_reject_decides_once(env: Env) -> None:
         lambda: next((v for k, v in env.standin.views.items() if k not in before), None), timeout=5
     )
     block_id, value = find_button(_api(preview), "approve")  # type: ignore[misc]
-    approve = env.u.click(REVIEWER, channel=CHANNEL, message=_api(preview), action_id="approve", value=value,
-                          block_id=block_id)
-    reject = env.u.submit_view(REVIEWER, {**view.view, "id": view.id},
-                               {"reason": {"reason_input": {"type": "plain_text_input", "value": "Wrong crop"}}})
+    approve = env.u.click(
+        REVIEWER, channel=CHANNEL, message=_api(preview), action_id="approve", value=value, block_id=block_id
+    )
+    reject = env.u.submit_view(
+        REVIEWER,
+        {**view.view, "id": view.id},
+        {"reason": {"reason_input": {"type": "plain_text_input", "value": "Wrong crop"}}},
+    )
     await asyncio.gather(approve, reject)
     await env.settle()
     rel = await env.bot.store.latest_release("summer-hero")  # type: ignore[union-attr]
@@ -142,8 +153,7 @@ async def test_reject_needs_a_reason_and_ends_the_release(env: Env) -> None:
     assert rel is not None and rel.state == "rejected"
 
 
-def _bundle(env: Env, name: str, images: list[dict[str, object]], files: dict[str, bytes],
-            title: str = "Test") -> None:
+def _bundle(env: Env, name: str, images: list[dict[str, object]], files: dict[str, bytes], title: str = "Test") -> None:
     write_bundle(env.releases, name, title=title, images=images, files=files)
 
 
@@ -168,8 +178,13 @@ async def test_path_traversal_is_refused_without_creating_anything(env: Env, tmp
 
 async def test_mention_injection_reaches_slack_as_text(env: Env) -> None:
     png = encode(photo(64, 48, 1), "PNG")
-    _bundle(env, "inject", [{"id": "a", "candidate": "a.png", "alt": "A hill at dawn"}], {"a.png": png},
-            title="<!channel> free pizza <https://evil.example|click>")
+    _bundle(
+        env,
+        "inject",
+        [{"id": "a", "candidate": "a.png", "alt": "A hill at dawn"}],
+        {"a.png": png},
+        title="<!channel> free pizza <https://evil.example|click>",
+    )
     await env.start("inject")
     root = env.root("inject")
     raw = str(root.blocks)
@@ -190,8 +205,9 @@ async def test_corrupt_image_and_malformed_yaml_name_the_file(env: Env) -> None:
     await env.start("missing")
     assert "missing/nope.png: file not found" in env.ephemeral_text(REQUESTER)
     (env.releases / "unknownkey").mkdir()
-    (env.releases / "unknownkey" / "release.yml").write_text(yaml.safe_dump(
-        {"title": "x", "images": [{"id": "a", "candidate": "a.png", "colour": "red"}]}))
+    (env.releases / "unknownkey" / "release.yml").write_text(
+        yaml.safe_dump({"title": "x", "images": [{"id": "a", "candidate": "a.png", "colour": "red"}]})
+    )
     await env.start("unknownkey")
     assert "images.0.colour: unknown key" in env.ephemeral_text(REQUESTER)
     assert await _releases_in_db(env) == 0
