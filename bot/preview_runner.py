@@ -5,6 +5,7 @@ This is CPU work; callers on the event loop run it in a worker thread or process
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -19,10 +20,11 @@ from gates import registry
 from gates.bundle import Bundle, BundleImage
 from gates.policy import ImageBudgetConfig, PreviewGates
 from gates.result import GateResult, Status, worst
-from gates.subject import ImageSubject
+from gates.subject import ImageFacts, ImageSubject
 from gates.visual.gate import VisualComparison, VisualDiffGate, resample
 
 Progress = Callable[[int, int, str], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -101,6 +103,21 @@ def _safe_name(image_id: str) -> str:
 
 
 def _evaluate(root: Path, spec: BundleImage, gates: PreviewGates, thumbs_dir: Path | None) -> _Outcome:
+    """One image, never raising: a bug or resource failure on one image must not lose the
+    report for the other hundreds, so it becomes an inconclusive result that names the image."""
+    try:
+        return _evaluate_unsafe(root, spec, gates, thumbs_dir)
+    except Exception as exc:  # reported in the result and logged with context
+        log.exception("preview: evaluating image %s (%s) failed", spec.id, spec.candidate)
+        facts = ImageFacts(path=spec.candidate, exists=True, error=f"{spec.candidate}: internal error ({exc!r})")
+        result = GateResult(
+            gate="preview", status=Status.INCONCLUSIVE, image_id=spec.id,
+            summary=f"could not evaluate {spec.id}: {type(exc).__name__}: {exc} (see the logs)",
+        )
+        return _Outcome(ImageSubject(spec=spec, candidate=facts), [result])
+
+
+def _evaluate_unsafe(root: Path, spec: BundleImage, gates: PreviewGates, thumbs_dir: Path | None) -> _Outcome:
     limit = _max_pixels(gates)
     # Pixels only for a pair: no gate compares a new image with nothing.
     needs_pixels = registry.preview_needs_pixels(gates) and spec.baseline is not None

@@ -186,3 +186,26 @@ def test_slack_uploads_post_only_major_changes_inline(tmp_path: Path, policy: Pa
     assert [u["filename"] for u in uploads] == ["contact-sheet.png", "img-2.diff.png"]
     assert all(Path(u["file"]).is_file() for u in uploads)
     assert uploads[1]["title"].startswith("img-2: ")
+
+
+def test_a_crash_on_one_image_is_inconclusive_not_fatal(
+    tmp_path: Path, policy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.preview_runner as runner
+
+    real = runner._evaluate_unsafe
+
+    def flaky(root: Path, spec: object, gates: object, thumbs: object) -> object:
+        if getattr(spec, "id", "") == "img-1":
+            raise MemoryError("simulated")
+        return real(root, spec, gates, thumbs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "_evaluate_unsafe", flaky)
+    bundle = make_bundle(tmp_path / "rel", changed=False)
+    out = tmp_path / "r.json"
+    code = gate_preview_main(parse(["gate", "preview", str(bundle), "--policy", str(policy), "--workers", "1",
+                                    "--json", str(out)]))
+    assert code == 1
+    img1 = next(i for i in json.loads(out.read_text())["images"] if i["id"] == "img-1")
+    assert img1["gates"]["preview"]["status"] == "inconclusive"
+    assert "MemoryError: simulated" in img1["gates"]["preview"]["summary"]
