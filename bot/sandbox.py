@@ -95,7 +95,21 @@ class Sandbox:
         return self.bot.lifecycle
 
     async def settle(self, timeout: float = 30) -> None:
-        await self.lc.drain(timeout=timeout)
+        """Wait until the bot has nothing left to do.
+
+        A listener hands its work to the lifecycle just after it acks, so an empty task set right
+        after an HTTP answer proves nothing: it must stay empty across a short grace period.
+        """
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        quiet = 0
+        while quiet < 2 and loop.time() < end:
+            await asyncio.sleep(0.05)
+            if self.lc.tasks:
+                quiet = 0
+                await self.lc.drain(timeout=max(0.0, end - loop.time()))
+            else:
+                quiet += 1
 
     # -- what people see -----------------------------------------------------------------
 
