@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,8 +14,9 @@ from slack_bolt.async_app import AsyncApp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import api, inspector
+from bot.checkpoints import maybe_checkpoint
 from bot.drill import DRILL_TIMER, drills_for
-from bot.lifecycle import Clock, Lifecycle
+from bot.lifecycle import REVIEW_TIMER, Clock, Lifecycle
 from bot.listeners.register import register
 from bot.metrics_source import make_metrics_source
 from bot.preview_runner import default_workers
@@ -71,13 +73,26 @@ class Bot:
     bolt: AsyncApp
     lifecycle: Lifecycle
     timers: TimerLoop
+    _checkpointer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Background work: resume interrupted gates, then fire due timers (also those missed while down)."""
         await self.lifecycle.recover()
         await self.timers.start()
+        self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoint_loop(), name="checkpoints")
+
+    async def _checkpoint_loop(self) -> None:
+        """Sign the audit head every N entries or T minutes (no-op without a signing key)."""
+        while True:
+            try:
+                await maybe_checkpoint(self.store, self.settings, self.slack, utcnow())
+            except Exception:
+                log.exception("writing an audit checkpoint failed; retrying on the next round")
+            await asyncio.sleep(min(30.0, self.settings.checkpoint_minutes * 60 / 4))
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
         await self.timers.stop(timeout=10)
         await self.lifecycle.drain(timeout=10)
         for t in list(self.lifecycle.tasks):
@@ -120,6 +135,8 @@ async def build_bot(settings: Settings, policy: Policy, *, clock: Clock = utcnow
     timers = TimerLoop(TimerStore(engine), clock=clock, tick_seconds=settings.tick_seconds)
     timers.register(SLA_ESCALATE, lifecycle.on_sla_escalate)
     timers.register(SLA_PAUSE, lifecycle.on_sla_pause)
+    timers.register(REVIEW_TIMER, lifecycle.on_review_due)
+    lifecycle.settings = settings
     timers.register(DRILL_TIMER, drills_for(lifecycle).on_timer)
     return Bot(settings, engine, store, slack, bolt, lifecycle, timers)
 

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,9 +20,11 @@ from slack_sdk.errors import SlackApiError
 from bot.authz import is_owner
 from bot.blocks import gates as gate_blocks
 from bot.blocks import release as release_blocks
-from bot.blocks.text import esc, plain
+from bot.blocks.text import esc, markdown_to_mrkdwn, plain
 from bot.bundle_loader import load_bundle, precheck
 from bot.preview_runner import PreviewReport, run_preview
+from bot.report import collect_report, review_template, write_report
+from bot.settings import Settings
 from bot.slack_client import Slack
 from bot.traffic.advice import AdviceOnly
 from bot.traffic.protocol import Split, TrafficController
@@ -33,6 +35,7 @@ from gates.phases import Event, Phase, Refused, State, Transition, apply
 from gates.policy import CanaryPhase, GlobalPhase, ImageBudgetConfig, Policy
 from gates.ramp import position, region_split, settled
 from gates.result import GateResult, Status, worst
+from storage.evidence import ContentStore
 from storage.models import ApprovalRequest, PhaseRun, Release, Timer
 from storage.repo import SLA_PAUSE, AlreadyActive, AuditNote, StateChange, Store
 
@@ -40,6 +43,8 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 BOT = "releasegate"
+REVIEW_TIMER = "report.review"
+REVIEW_AFTER = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,8 @@ class Lifecycle:
     # Image diffs posted inline per phase; the rest are in the contact sheet and the report.
     max_inline_thumbnails: int = 5
     _pending_artifacts: dict[int, list[Artifact]] = field(default_factory=dict)
+    # The running settings (public URL, inspector secret); None in unit tests that build a bare lifecycle.
+    settings: Settings | None = None
     # Upper bound on how long a Canary/Global phase waits between two evaluations.
     max_observe_interval: float = 30.0
     # Called after every recorded state change (the traffic controller and timers hook in here).
@@ -624,11 +631,35 @@ class Lifecycle:
     async def _final_summary(self, release: Release) -> None:
         decisions = [decision_view(d) for d in await self.store.decisions(release.id or 0)]
         view = release_view(release)
+        if release.state == State.COMPLETED.value:
+            await self._safe(f"writing the report of {release.name}", self._post_report(release))
         await self._thread(
             release,
             f"{release.name}: {release_blocks.state_words(view.state)}",
             release_blocks.final_summary_blocks(view, decisions),
         )
+
+    async def _post_report(self, release: Release) -> None:
+        """The final report: Markdown summary in the thread, the self-contained HTML as a file,
+        and the 24-hour review scheduled as a durable timer."""
+        digest, markdown = await write_report(self.store, self.artifacts_dir, release.name, self.clock())
+        html = ContentStore(self.artifacts_dir).path(digest).read_bytes()
+        await self._thread(release, f"{release.name} report",
+                           [release_blocks.section(markdown_to_mrkdwn(markdown)[:2900])])
+        await self.slack.upload(release.channel_id, release.root_ts, f"{release.name}-report.html", html,
+                                f"Release report ({digest[:12]})")
+        due = self.clock() + REVIEW_AFTER
+        await self.store.schedule_timer(REVIEW_TIMER, release.id or 0, due, key=f"{REVIEW_TIMER}:{release.id}")
+
+    async def on_review_due(self, timer: Timer) -> None:
+        """A day after completion: ask the team for the post-release review, in the thread."""
+        release = await self.store.release(timer.target_id)
+        if release is None:
+            return
+        data = await collect_report(self.store, self.artifacts_dir, release.name, self.clock(), embed=False)
+        text = review_template(data, self.clock())
+        blocks = [release_blocks.section(markdown_to_mrkdwn(text))]
+        await self._thread(release, f"{release.name}: 24-hour review", blocks)
 
     # -- owner commands ------------------------------------------------------------------
 

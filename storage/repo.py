@@ -585,6 +585,10 @@ class Store:
             )
             return True
 
+    async def schedule_timer(self, kind: str, target_id: int, due: datetime, *, key: str | None = None) -> None:
+        async with self.sessions.begin() as s:
+            await schedule(s, kind, target_id, due, {}, key=key)
+
     async def add_dm_message(self, request_id: int, channel: str, ts: str, user: str) -> None:
         async with self.sessions.begin() as s:
             request = await s.get(ApprovalRequest, request_id)

@@ -51,3 +51,30 @@ def header(text: str) -> dict[str, object]:
 
 def plain(text: str, limit: int = 75) -> dict[str, object]:
     return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
+
+
+def markdown_to_mrkdwn(md: str) -> str:
+    """The report's Markdown summary as Slack shows it: headings and **bold** become *bold*.
+
+    The text is escaped first: it carries titles and comments that users wrote.
+    """
+    import re
+
+    out: list[str] = []
+    in_table = False
+    for line in esc(md).splitlines():
+        # Slack has no tables: keep their columns aligned in a code block instead.
+        is_row = line.startswith("|")
+        if is_row != in_table:
+            out.append("```")
+            in_table = is_row
+        if is_row:
+            out.append(line)
+            continue
+        heading = re.match(r"^#{1,6}\s+(.*)$", line)
+        if heading:
+            line = f"*{heading.group(1)}*"
+        out.append(re.sub(r"\*\*(.+?)\*\*", r"*\1*", line))
+    if in_table:
+        out.append("```")
+    return "\n".join(out)

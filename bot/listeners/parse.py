@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from bot.blocks.text import esc
 from bot.bundle_loader import check_name
 
-SUBCOMMANDS = ("start", "status", "list", "pause", "resume", "rollback", "help", "drill")
+SUBCOMMANDS = ("start", "status", "list", "pause", "resume", "rollback", "help", "drill", "inspector")
 NEEDS_NAME = ("start", "pause", "resume", "rollback")
 
 
@@ -37,7 +37,7 @@ def parse(text: str) -> Command | UsageProblem:
         if [a.lower() for a in args] == ["history"]:
             return Command("drill_history")
         return UsageProblem("`/release drill` runs a game-day drill; `/release drill history` compares past ones.")
-    if verb in ("list", "help"):
+    if verb in ("list", "help", "inspector"):
         return Command(verb) if not args else UsageProblem(f"`/release {verb}` takes no arguments.")
     if verb == "status":
         if len(args) > 1:

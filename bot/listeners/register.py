@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -13,6 +14,7 @@ from bot.blocks import release as release_blocks
 from bot.blocks.modals import REASON_ACTION, REASON_BLOCK, decision_modal
 from bot.blocks.text import esc
 from bot.drill import drill_command, drill_history_command
+from bot.inspector.auth import make_login_link
 from bot.lifecycle import Lifecycle
 from bot.listeners.parse import Command, UsageProblem, parse
 from bot.views import decision_view, release_view
@@ -20,6 +22,7 @@ from gates.phases import Event, Phase
 
 log = logging.getLogger(__name__)
 
+INSPECTOR_LINK_TTL = timedelta(minutes=10)
 OWNER_EVENTS = {"pause": Event.PAUSE, "resume": Event.RESUME, "rollback": Event.ROLLBACK}
 
 
@@ -177,6 +180,8 @@ async def _run_command(lc: Lifecycle, cmd: Command, channel: str, user: str) -> 
     elif cmd.verb in OWNER_EVENTS:
         assert cmd.name
         await lc.owner_command(cmd.name, OWNER_EVENTS[cmd.verb], user, cmd.reason, reply)
+    elif cmd.verb == "inspector":
+        await _inspector_link(lc, user, reply)
     elif cmd.verb == "drill":
         await drill_command(lc, channel, user, reply)
     elif cmd.verb == "drill_history":
@@ -200,6 +205,17 @@ async def _rollback_from_button(
         )
         return
     await lc.owner_command(release.name, Event.ROLLBACK, user, "Rollback button", reply)
+
+
+async def _inspector_link(lc: Lifecycle, user: str, reply: Callable[[str], Awaitable[None]]) -> None:
+    """A signed, expiring login link to the Audit Inspector, sent privately by DM."""
+    if lc.settings is None or not lc.settings.session_secret:
+        await reply("The Audit Inspector is not enabled here (an admin sets RELEASEGATE_SESSION_SECRET).")
+        return
+    link = make_login_link(lc.settings, user, INSPECTOR_LINK_TTL)
+    await lc.slack.dm(user, f"🔎 Your Audit Inspector link (valid {INSPECTOR_LINK_TTL.seconds // 60} minutes, "
+                            f"for you only): <{link}|open the inspector>")
+    await reply("I sent you a sign-in link for the Audit Inspector by DM.")
 
 
 async def _status(lc: Lifecycle, name: str | None, channel: str, user: str) -> None:

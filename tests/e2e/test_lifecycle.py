@@ -51,3 +51,42 @@ async def test_release_runs_through_all_three_phases(env: Env) -> None:
     assert SRE  # primary SRE is mentioned on the canary request
     assert REQUESTER not in [d["by"] for d in body["decisions"]]
     assert env.standin.messages(CHANNEL)
+
+
+async def test_completion_posts_a_report_and_schedules_the_review(env: Env) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import text
+
+    await env.start("summer-hero")
+    await env.press(REVIEWER, env.approval_message("summer-hero", "Preview"), "approve")
+    await env.press(SRE, env.approval_message("summer-hero", "Canary"), "approve")
+    await env.press(PRODUCT, env.approval_message("summer-hero", "Global"), "approve")
+    text_ = env.thread_text("summer-hero")
+    assert "Release report: summer-hero — completed" in text_
+    html = [f for f in env.standin.files.values() if f.name == "summer-hero-report.html"]
+    assert html and b"<html" in html[0].content.lower()
+    async with env.bot.store.sessions() as s:  # type: ignore[union-attr]
+        row = (await s.execute(text("SELECT kind, state, due_at FROM timers WHERE kind = 'report.review'"))).one()
+    due = row[2] if isinstance(row[2], datetime) else datetime.fromisoformat(str(row[2]))
+    due = due if due.tzinfo else due.replace(tzinfo=UTC)
+    assert row[1] == "pending" and timedelta(hours=23) < due - datetime.now(UTC) <= timedelta(hours=24)
+    # When it comes due, the review template lands in the thread.
+    rel = await env.bot.store.latest_release("summer-hero")  # type: ignore[union-attr]
+    await env.bot.store.schedule_timer("report.review", rel.id, datetime.now(UTC), key="review-now")  # type: ignore[union-attr]
+    await env.bot.timers.tick()  # type: ignore[union-attr]
+    assert "24-hour review" in env.thread_text("summer-hero")
+
+
+async def test_inspector_link_is_sent_by_dm(env: Env) -> None:
+    await env.u.slash(REVIEWER, "inspector")
+    await env.settle()
+    assert "not enabled" in env.ephemeral_text(REVIEWER)
+    await env.shutdown()
+    env.extra_settings["RELEASEGATE_SESSION_SECRET"] = "s3cret-for-tests"
+    await env.boot()
+    await env.u.slash(REVIEWER, "inspector")
+    await env.settle()
+    dm = "\n".join(m.rendered for m in env.standin.dms(REVIEWER))
+    assert "/inspector/login?u=U0REVIEWER" in dm and "sig=" in dm
+    assert "sent you a sign-in link" in env.ephemeral_text(REVIEWER)
