@@ -29,6 +29,7 @@ from bot.slack_client import Slack
 from bot.traffic.advice import AdviceOnly
 from bot.traffic.protocol import Split, TrafficController
 from bot.views import decision_view, release_policy, release_view, snapshot
+from gates.acceptance import Acceptance, accepted_keys, apply_acceptances, finding_key
 from gates.bundle import Bundle, BundleError
 from gates.durations import format_duration, parse_duration
 from gates.phases import Event, Phase, Refused, State, Transition, apply
@@ -232,7 +233,10 @@ class Lifecycle:
                 thumbs_dir=thumbs,
             )
             self._pending_artifacts[run.id or 0] = _preview_artifacts(report, self.max_inline_thumbnails)
-            return report.results
+            accepted = [
+                Acceptance(a.finding_key, a.by, a.reason) for a in await self.store.acceptances(release.id or 0)
+            ]
+            return apply_acceptances(report.results, accepted)
         evaluator = self.evaluators.get(phase, _no_metrics_gates)
         return await evaluator(release, run, policy)
 
@@ -644,10 +648,12 @@ class Lifecycle:
         and the 24-hour review scheduled as a durable timer."""
         digest, markdown = await write_report(self.store, self.artifacts_dir, release.name, self.clock())
         html = ContentStore(self.artifacts_dir).path(digest).read_bytes()
-        await self._thread(release, f"{release.name} report",
-                           [release_blocks.section(markdown_to_mrkdwn(markdown)[:2900])])
-        await self.slack.upload(release.channel_id, release.root_ts, f"{release.name}-report.html", html,
-                                f"Release report ({digest[:12]})")
+        await self._thread(
+            release, f"{release.name} report", [release_blocks.section(markdown_to_mrkdwn(markdown)[:2900])]
+        )
+        await self.slack.upload(
+            release.channel_id, release.root_ts, f"{release.name}-report.html", html, f"Release report ({digest[:12]})"
+        )
         due = self.clock() + REVIEW_AFTER
         await self.store.schedule_timer(REVIEW_TIMER, release.id or 0, due, key=f"{REVIEW_TIMER}:{release.id}")
 
@@ -662,6 +668,60 @@ class Lifecycle:
         await self._thread(release, f"{release.name}: 24-hour review", blocks)
 
     # -- owner commands ------------------------------------------------------------------
+
+    async def accept_finding(
+        self, request_id: int, user: str, key: str, reason: str, reply: Callable[[str], Awaitable[None]]
+    ) -> None:
+        """An owner accepts one finding; once it counts as accepted, the gates run again with it set aside."""
+        request = await self.store.approval_request(request_id)
+        release = await self.store.release(request.release_id) if request else None
+        if request is None or release is None or request.state != "awaiting":
+            await reply("This request is no longer open; nothing changed.")
+            return
+        owners = release_policy(release).owners(Phase(request.phase))
+        if not await is_owner(self.slack, user, owners.primary + owners.backup):
+            await self.store.audit(
+                AuditNote(user, "finding.accept", "refused", {"why": "not an owner"}), self.clock(), release
+            )
+            await reply("Only the phase owners can accept a finding. Your attempt was recorded.")
+            return
+        results = [GateResult.from_dict(d) for d in request.gate_snapshot]
+        finding = next((f for r in results for f in r.findings if finding_key(f) == key), None)
+        if finding is None:
+            await reply("That finding is not part of this request.")
+            return
+        if not await self.store.accept_finding(
+            release, finding_key=key, severity=finding.severity, by=user, reason=reason, now=self.clock()
+        ):
+            await reply("You already accepted that finding.")
+            return
+        all_acceptances = [
+            Acceptance(a.finding_key, a.by, a.reason) for a in await self.store.acceptances(release.id or 0)
+        ]
+        done = key in accepted_keys(all_acceptances, {key: finding.severity})
+        what = f"*{esc(finding.rule)}* on `{esc(finding.image_id or 'release')}`"
+        if not done:
+            await self._thread(
+                release,
+                f"{release.name}: finding accepted (1 of 2)",
+                [
+                    release_blocks.section(
+                        f"🛑 <@{user}> accepted critical finding {what}: “{esc(reason)}”. A critical finding needs a "
+                        f"second owner: {release_blocks.mentions(owners.primary + owners.backup)}."
+                    )
+                ],
+            )
+            return
+        await self._thread(
+            release,
+            f"{release.name}: finding accepted",
+            [
+                release_blocks.section(
+                    f"✅ <@{user}> accepted finding {what}: “{esc(reason)}”. Re-running the gates with it set aside."
+                )
+            ],
+        )
+        await self._transition(release, Event.RERUN, user, reply, reason=f"finding {key} accepted")
 
     async def rerun(self, request_id: int, user: str, reply: Callable[[str], Awaitable[None]]) -> None:
         request = await self.store.approval_request(request_id)

@@ -213,3 +213,18 @@ class MetricSampleRow(SQLModel, table=True):
     navigation_type: str | None = Field(default=None, max_length=32)
     source: str = Field(default="rum", max_length=16)  # rum | lab
     received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class FindingAcceptance(SQLModel, table=True):
+    """An owner accepting one finding of a release, with the reason (critical ones need two people)."""
+
+    __tablename__ = "finding_acceptances"
+    __table_args__ = (UniqueConstraint("release_id", "finding_key", "by", name="uq_finding_acceptance"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="releases.id", index=True)
+    finding_key: str = Field(max_length=64)
+    severity: str
+    by: str
+    reason: str
+    at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

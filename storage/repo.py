@@ -18,7 +18,15 @@ from sqlmodel import col
 
 from gates.result import GateResult
 from storage.audit import GENESIS, entry_body, entry_hash
-from storage.models import ApprovalRequest, AuditEvent, Decision, GateResultRow, PhaseRun, Release
+from storage.models import (
+    ApprovalRequest,
+    AuditEvent,
+    Decision,
+    FindingAcceptance,
+    GateResultRow,
+    PhaseRun,
+    Release,
+)
 from storage.timers import cancel_for, schedule
 
 # Pausing keeps the open approval request: after resume the same buttons work again.
@@ -584,6 +592,40 @@ class Store:
                 now=now,
             )
             return True
+
+    async def accept_finding(
+        self, release: Release, *, finding_key: str, severity: str, by: str, reason: str, now: datetime
+    ) -> bool:
+        """Record one owner's acceptance (with its audit entry); False if they had already accepted it."""
+        try:
+            async with self.sessions.begin() as s:
+                s.add(
+                    FindingAcceptance(
+                        release_id=release.id or 0,
+                        finding_key=finding_key,
+                        severity=severity,
+                        by=by,
+                        reason=reason,
+                        at=now,
+                    )
+                )
+                await s.flush()
+                await self._append_audit(
+                    s,
+                    AuditNote(
+                        by, "finding.accept", "ok", {"finding": finding_key, "severity": severity, "reason": reason}
+                    ),
+                    now,
+                    release,
+                )
+            return True
+        except IntegrityError:
+            return False
+
+    async def acceptances(self, release_id: int) -> list[FindingAcceptance]:
+        async with self.sessions() as s:
+            q = select(FindingAcceptance).where(col(FindingAcceptance.release_id) == release_id)
+            return list((await s.execute(q.order_by(col(FindingAcceptance.id)))).scalars().all())
 
     async def schedule_timer(self, kind: str, target_id: int, due: datetime, *, key: str | None = None) -> None:
         async with self.sessions.begin() as s:

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.blocks.text import clip, context, esc, header, mentions, plain, section, when
+from gates.acceptance import finding_key
 from gates.phases import Phase
-from gates.result import GateResult, Status, worst
+from gates.result import Finding, GateResult, Status, worst
 
 ICON = {Status.PASS: "✅", Status.WARN: "⚠️", Status.INCONCLUSIVE: "❔", Status.FAIL: "❌"}
 MAX_FAILURE_LINES = 12
@@ -98,7 +99,12 @@ def rollback_button(release_name: str, phase: Phase, value: str) -> dict[str, ob
 
 
 def _actions(
-    request_id: int, passed: bool, run_id: int, phase: Phase = Phase.PREVIEW, release_name: str = ""
+    request_id: int,
+    passed: bool,
+    run_id: int,
+    phase: Phase = Phase.PREVIEW,
+    release_name: str = "",
+    has_findings: bool = False,
 ) -> dict[str, object]:
     value = json.dumps({"request": request_id, "run": run_id})
     elements: list[dict[str, object]] = []
@@ -133,7 +139,40 @@ def _actions(
     )
     if phase is not Phase.PREVIEW:
         elements.append(rollback_button(release_name, phase, value))
+    if has_findings:
+        elements.append(
+            {"type": "button", "action_id": "accept_finding", "text": plain("Accept a finding…"), "value": value}
+        )
     return {"type": "actions", "block_id": f"decision:{request_id}", "elements": elements}
+
+
+SEVERITY_ICON = {"critical": "🛑", "warning": "⚠️", "info": "ℹ️"}
+MAX_FINDING_LINES = 10
+
+
+def open_findings(results: Sequence[GateResult]) -> list[Finding]:
+    """Findings not yet accepted, most severe first."""
+    accepted = {a["finding"] for r in results for a in r.evidence.get("accepted", [])}
+    rank = {"critical": 0, "warning": 1, "info": 2}
+    found = [f for r in results for f in r.findings if finding_key(f) not in accepted]
+    return sorted(found, key=lambda f: rank.get(f.severity, 3))
+
+
+def findings_section(results: Sequence[GateResult]) -> dict[str, object] | None:
+    found = open_findings(results)
+    if not found:
+        return None
+    lines = []
+    for f in found[:MAX_FINDING_LINES]:
+        where = f"`{esc(f.image_id or 'release')}` {esc(f.field or '')}".strip()
+        context = f" — “{esc(clip(f.context, 120))}”" if f.context else ""
+        lines.append(
+            f"{SEVERITY_ICON.get(f.severity, '•')} *{esc(f.rule)}* ({f.severity}) {where}{context}\n"
+            f"      _{esc(clip(f.message, 240))}_"
+        )
+    more = len(found) - MAX_FINDING_LINES
+    tail = f"\n…and {more} more in the report" if more > 0 else ""
+    return section(clip("*Findings*\n" + "\n".join(lines) + tail))
 
 
 def results_blocks(
@@ -165,6 +204,9 @@ def results_blocks(
         more = len(failures) - len(shown)
         text = "*Needs attention*\n" + "\n".join(shown) + (f"\n…and {more} more in the report" if more else "")
         blocks.append(section(clip(text)))
+    findings = findings_section(results)
+    if findings is not None:
+        blocks.append(findings)
     if decided_line:
         blocks.append(section(decided_line))
     elif request_id is not None:
@@ -177,7 +219,7 @@ def results_blocks(
                     " the bundle and re-run the gates."
                 )
             )
-        blocks.append(_actions(request_id, passed, run_id, phase, release_name))
+        blocks.append(_actions(request_id, passed, run_id, phase, release_name, bool(open_findings(results))))
     return blocks
 
 

@@ -39,3 +39,49 @@ def decision_modal(
             },
         ],
     }
+
+
+FINDING_BLOCK = "finding"
+FINDING_ACTION = "finding_select"
+
+
+def accept_finding_modal(
+    *, request_id: int, release_name: str, channel: str, findings: list[tuple[str, str]]
+) -> dict[str, object]:
+    """Pick one open finding and say why it is acceptable. ``findings`` is (key, label)."""
+    meta = json.dumps({"request": request_id, "channel": channel})
+    options = [{"text": plain(label, 75), "value": key} for key, label in findings[:100]]
+    return {
+        "type": "modal",
+        "callback_id": "accept_finding_modal",
+        "private_metadata": meta,
+        "title": plain("Accept a finding", 24),
+        "submit": plain("Accept", 24),
+        "close": plain("Cancel", 24),
+        "blocks": [
+            section(
+                clip(
+                    f"Accepting a finding of *{esc(release_name)}* puts your name and reason on the record. "
+                    "A critical finding needs a second owner to accept it too."
+                )
+            ),
+            {
+                "type": "input",
+                "block_id": FINDING_BLOCK,
+                "label": plain("Finding", 2000),
+                "element": {"type": "static_select", "action_id": FINDING_ACTION, "options": options},
+            },
+            {
+                "type": "input",
+                "block_id": REASON_BLOCK,
+                "label": plain("Why it is acceptable (required)", 2000),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": REASON_ACTION,
+                    "multiline": True,
+                    "min_length": 3,
+                    "max_length": 2000,
+                },
+            },
+        ],
+    }

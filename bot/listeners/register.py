@@ -11,14 +11,24 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.blocks import release as release_blocks
-from bot.blocks.modals import REASON_ACTION, REASON_BLOCK, decision_modal
+from bot.blocks.gates import open_findings
+from bot.blocks.modals import (
+    FINDING_ACTION,
+    FINDING_BLOCK,
+    REASON_ACTION,
+    REASON_BLOCK,
+    accept_finding_modal,
+    decision_modal,
+)
 from bot.blocks.text import esc
 from bot.drill import drill_command, drill_history_command
 from bot.inspector.auth import make_login_link
 from bot.lifecycle import Lifecycle
 from bot.listeners.parse import Command, UsageProblem, parse
 from bot.views import decision_view, release_view
+from gates.acceptance import finding_key
 from gates.phases import Event, Phase
+from gates.result import Finding, GateResult
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +147,51 @@ def register(app: AsyncApp, lc: Lifecycle) -> None:
             return
         lc.spawn(_rollback_from_button(lc, rid, user, reply), "rollback:button")
 
+    @app.action("accept_finding")
+    async def accept_finding(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        rid = _request_id(body)
+        channel, user = body["channel"]["id"], body["user"]["id"]
+        request = await lc.store.approval_request(rid) if rid is not None else None
+        release = await lc.store.release(request.release_id) if request else None
+        if request is None or release is None or request.id is None:
+            await slack.ephemeral(channel, user, "This approval request no longer exists.")
+            return
+        choices = [
+            (finding_key(f), _finding_label(f))
+            for f in open_findings([GateResult.from_dict(d) for d in request.gate_snapshot])
+        ]
+        if not choices:
+            await slack.ephemeral(channel, user, "There is no open finding left to accept.")
+            return
+        view = accept_finding_modal(request_id=request.id, release_name=release.name, channel=channel, findings=choices)
+        await slack.open_view(body["trigger_id"], view)
+
+    @app.view("accept_finding_modal")
+    async def accept_finding_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        values = view.get("state", {}).get("values", {})
+        key = (values.get(FINDING_BLOCK, {}).get(FINDING_ACTION, {}).get("selected_option") or {}).get("value")
+        reason = (values.get(REASON_BLOCK, {}).get(REASON_ACTION, {}).get("value") or "").strip()
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+            rid, channel = int(meta["request"]), str(meta["channel"])
+        except (ValueError, KeyError, TypeError):
+            await ack(response_action="errors", errors={REASON_BLOCK: "This form is malformed; close it and retry."})
+            return
+        if not key:
+            await ack(response_action="errors", errors={FINDING_BLOCK: "Pick the finding you accept."})
+            return
+        if len(reason) < 3:
+            await ack(response_action="errors", errors={REASON_BLOCK: "Say why it is acceptable (3+ characters)."})
+            return
+        await ack()
+        user = body["user"]["id"]
+
+        async def reply(text: str) -> None:
+            await slack.ephemeral(channel, user, text)
+
+        lc.spawn(lc.accept_finding(rid, user, str(key), reason, reply), "accept_finding")
+
     @app.view("decision_modal")
     async def decision_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         try:
@@ -161,6 +216,10 @@ def register(app: AsyncApp, lc: Lifecycle) -> None:
             await slack.ephemeral(channel, user, text)
 
         lc.spawn(lc.decide(rid, user, decision, value or None, reply), f"decide:{decision}")
+
+
+def _finding_label(f: Finding) -> str:
+    return f"{f.severity} · {f.image_id or 'release'} · {f.rule}"[:75]
 
 
 async def _run_command(lc: Lifecycle, cmd: Command, channel: str, user: str) -> None:
@@ -213,8 +272,11 @@ async def _inspector_link(lc: Lifecycle, user: str, reply: Callable[[str], Await
         await reply("The Audit Inspector is not enabled here (an admin sets RELEASEGATE_SESSION_SECRET).")
         return
     link = make_login_link(lc.settings, user, INSPECTOR_LINK_TTL)
-    await lc.slack.dm(user, f"🔎 Your Audit Inspector link (valid {INSPECTOR_LINK_TTL.seconds // 60} minutes, "
-                            f"for you only): <{link}|open the inspector>")
+    await lc.slack.dm(
+        user,
+        f"🔎 Your Audit Inspector link (valid {INSPECTOR_LINK_TTL.seconds // 60} minutes, "
+        f"for you only): <{link}|open the inspector>",
+    )
     await reply("I sent you a sign-in link for the Audit Inspector by DM.")
 
 
