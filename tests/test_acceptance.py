@@ -25,9 +25,9 @@ def test_a_warning_accepted_by_one_owner_passes() -> None:
 def test_a_critical_finding_needs_two_different_owners() -> None:
     once = [Acceptance(finding_key(CRIT), "U1", "ok")]
     assert apply_acceptances([_gate(CRIT)], once)[0].status is Status.FAIL
-    same_twice = once + [Acceptance(finding_key(CRIT), "U1", "really ok")]
+    same_twice = [*once, Acceptance(finding_key(CRIT), "U1", "really ok")]
     assert apply_acceptances([_gate(CRIT)], same_twice)[0].status is Status.FAIL
-    two = once + [Acceptance(finding_key(CRIT), "U2", "agreed")]
+    two = [*once, Acceptance(finding_key(CRIT), "U2", "agreed")]
     assert apply_acceptances([_gate(CRIT)], two)[0].status is Status.PASS
 
 
