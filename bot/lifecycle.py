@@ -46,6 +46,8 @@ Clock = Callable[[], datetime]
 BOT = "releasegate"
 REVIEW_TIMER = "report.review"
 REVIEW_AFTER = timedelta(hours=24)
+RECONCILE_TIMER = "traffic.reconcile"
+RECONCILE_AFTER = timedelta(seconds=15)
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class Lifecycle:
     # Image diffs posted inline per phase; the rest are in the contact sheet and the report.
     max_inline_thumbnails: int = 5
     _pending_artifacts: dict[int, list[Artifact]] = field(default_factory=dict)
+    _held_notices: set[tuple[int | None, float]] = field(default_factory=set)
     # The running settings (public URL, inspector secret); None in unit tests that build a bare lifecycle.
     settings: Settings | None = None
     # Upper bound on how long a Canary/Global phase waits between two evaluations.
@@ -298,6 +301,9 @@ class Lifecycle:
             await self.traffic.apply(split)
         except Exception as exc:
             log.warning("traffic engine %s refused %s: %s", self.traffic.name, release.name, exc)
+            if (release.id, percent) in self._held_notices:
+                return False  # said once already; the ramp keeps retrying quietly
+            self._held_notices.add((release.id, percent))
             await self._thread(
                 release,
                 "traffic step held",
@@ -447,10 +453,26 @@ class Lifecycle:
         try:
             await self.traffic.apply(Split(release.name, release.phase, 0.0, {}, reason))
         except Exception:
-            # The database already says 0%; the engine is retried by the operator's next command.
-            log.exception("traffic engine %s failed to roll back %s", self.traffic.name, release.name)
+            # The database already says 0%; a durable timer keeps pushing that to the engine.
+            log.exception("traffic engine %s failed to roll back %s; retrying", self.traffic.name, release.name)
+            await self.store.schedule_timer(
+                RECONCILE_TIMER,
+                release.id or 0,
+                self.clock() + RECONCILE_AFTER,
+                key=f"{RECONCILE_TIMER}:{release.id}:{int(self.clock().timestamp())}",
+            )
 
-    async def _announce_rollback(self, release: Release, results: Sequence[GateResult], reason: str | None) -> None:
+    async def on_reconcile_traffic(self, timer: Timer) -> None:
+        """Push the recorded split to the engines again; raising makes the timer loop retry with backoff."""
+        release = await self.store.release(timer.target_id)
+        if release is None:
+            return
+        await self.traffic.apply(Split(release.name, release.phase, release.traffic_percent, {}, "reconcile"))
+        log.info("traffic for %s reconciled at %g%%", release.name, release.traffic_percent)
+
+    async def _announce_rollback(
+        self, release: Release, results: Sequence[GateResult], reason: str | None, by: str | None = None
+    ) -> None:
         policy = release_policy(release)
         owners = policy.owners(Phase(release.phase)).primary
         failing = [r for r in results if r.status is Status.FAIL]
@@ -460,7 +482,10 @@ class Lifecycle:
                 f"• *{esc(r.gate)}*: measured {gate_blocks.fmt_value(r.measured, r.unit)}, "
                 f"threshold {gate_blocks.fmt_value(r.threshold, r.unit)} — {esc(r.summary)}"
             )
-        if reason:
+        if by:
+            # The mention is ours; only the free-text reason came from a user and is escaped.
+            lines.append(f"Requested by <@{by}>" + (f": {esc(reason)}" if reason else ""))
+        elif reason:
             lines.append(f"Reason: {esc(reason)}")
         blocks: list[dict[str, Any]] = []
         if Phase(release.phase) is Phase.CANARY:
@@ -790,9 +815,7 @@ class Lifecycle:
         }.get(event, event.value)
         if rolled_back:
             await self._zero_traffic(fresh, f"rollback by {user}")
-            await self._announce_rollback(
-                fresh, [], reason=f"requested by <@{user}>" + (f": {reason}" if reason else "")
-            )
+            await self._announce_rollback(fresh, [], reason=reason, by=user)
         else:
             why = f" — {esc(reason)}" if reason else ""
             await self._thread(fresh, f"{release.name} {words}", [release_blocks.section(f"{words} by <@{user}>{why}")])

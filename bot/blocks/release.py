@@ -156,6 +156,8 @@ USAGE = (
     "`/release list` — recent releases\n"
     "`/release pause NAME` · `/release resume NAME` — hold or continue (phase owners)\n"
     "`/release rollback NAME [reason…]` — take traffic away from the candidate (phase owners)\n"
+    "`/release drill` · `/release drill history` — a game-day drill with a failing Canary / past drills\n"
+    "`/release inspector` — a private sign-in link to the Audit Inspector\n"
     "`/release help` — this message\n"
     "Approve and Reject are buttons in the release's thread, never typed."
 )
