@@ -14,13 +14,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bot.images import decode_image
+from bot.images import ImageLoadError, decode_image, resolve_inside
 from bot.thumbnails import SheetItem, contact_sheet, diff_thumbnail, is_major
 from gates import registry
 from gates.bundle import Bundle, BundleImage
 from gates.policy import ImageBudgetConfig, PreviewGates
 from gates.result import GateResult, Status, worst
-from gates.subject import ImageFacts, ImageSubject
+from gates.subject import ImageFacts, ImageSubject, Pixels
 from gates.visual.gate import VisualComparison, VisualDiffGate, resample
 
 Progress = Callable[[int, int, str], None]
@@ -98,6 +98,16 @@ class _Outcome:
     changed_fraction: float | None = None
 
 
+def _same_bytes(root: Path, a: str, b: str) -> bool:
+    try:
+        pa, pb = resolve_inside(root, a), resolve_inside(root, b)
+        if pa.stat().st_size != pb.stat().st_size:
+            return False
+        return pa.read_bytes() == pb.read_bytes()
+    except (ImageLoadError, OSError):
+        return False
+
+
 def _safe_name(image_id: str) -> str:
     return image_id.replace("/", "_")  # ids are validated, but never trust a path component
 
@@ -122,9 +132,14 @@ def _evaluate_unsafe(root: Path, spec: BundleImage, gates: PreviewGates, thumbs_
     # Pixels only for a pair: no gate compares a new image with nothing.
     needs_pixels = registry.preview_needs_pixels(gates) and spec.baseline is not None
     cand, cpx = decode_image(root, spec.candidate, limit, pixels=needs_pixels)
-    base, bpx = (
-        decode_image(root, spec.baseline, limit, pixels=needs_pixels) if spec.baseline else (None, None)
-    )
+    base: ImageFacts | None = None
+    bpx: Pixels | None = None
+    if spec.baseline:
+        if cand.usable and _same_bytes(root, spec.candidate, spec.baseline):
+            # Unchanged files are common in a large release; one decode serves both.
+            base, bpx = replace(cand, path=spec.baseline), cpx
+        else:
+            base, bpx = decode_image(root, spec.baseline, limit, pixels=needs_pixels)
     bare = ImageSubject(spec=spec, candidate=cand, baseline=base)
     full = ImageSubject(spec=spec, candidate=cand, baseline=base, candidate_pixels=cpx, baseline_pixels=bpx)
     results: list[GateResult] = []

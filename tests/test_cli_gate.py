@@ -209,3 +209,25 @@ def test_a_crash_on_one_image_is_inconclusive_not_fatal(
     img1 = next(i for i in json.loads(out.read_text())["images"] if i["id"] == "img-1")
     assert img1["gates"]["preview"]["status"] == "inconclusive"
     assert "MemoryError: simulated" in img1["gates"]["preview"]["summary"]
+
+
+def test_byte_identical_pair_is_decoded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.preview_runner as runner
+    from gates.bundle import BundleImage
+    from gates.policy import PreviewGates, VisualDiffConfig
+
+    Image.fromarray(photo_like(64, 48, seed=1)).save(tmp_path / "a.png")
+    (tmp_path / "b.png").write_bytes((tmp_path / "a.png").read_bytes())
+    calls: list[str] = []
+    real = runner.decode_image
+
+    def counting(root: Path, rel: str, limit: int, *, pixels: bool = True) -> object:
+        calls.append(rel)
+        return real(root, rel, limit, pixels=pixels)
+
+    monkeypatch.setattr(runner, "decode_image", counting)
+    spec = BundleImage(id="x", candidate="a.png", baseline="b.png")
+    subject, results = runner.evaluate_one(tmp_path, spec, PreviewGates(visual_diff=VisualDiffConfig()))
+    assert calls == ["a.png"]
+    assert subject.baseline is not None and subject.baseline.path == "b.png"
+    assert results[0].values["identical"] is True
