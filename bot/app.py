@@ -19,15 +19,17 @@ from bot.drill import DRILL_TIMER, drills_for
 from bot.lifecycle import RECONCILE_TIMER, REVIEW_TIMER, Clock, Lifecycle
 from bot.listeners.register import register
 from bot.metrics_source import make_metrics_source
+from bot.outbox_sender import OutboxSender
 from bot.preview_runner import default_workers
 from bot.settings import Settings
 from bot.slack_client import Slack, make_client
-from bot.timer_loop import TimerLoop
+from bot.timer_loop import TimerLoop, default_worker_id
 from bot.traffic.factory import TrafficConfigError, make_traffic
 from bot.traffic_gates import TrafficGates
 from gates.phases import Phase
 from gates.policy import Policy
 from storage.db import current_revision, make_engine, upgrade
+from storage.outbox import OutboxStore
 from storage.repo import SLA_ESCALATE, SLA_PAUSE, Store
 from storage.timers import TimerStore
 
@@ -73,10 +75,13 @@ class Bot:
     bolt: AsyncApp
     lifecycle: Lifecycle
     timers: TimerLoop
+    outbox: OutboxSender
     _checkpointer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Background work: resume interrupted gates, then fire due timers (also those missed while down)."""
+        # Messages owed before a crash or restart go out first.
+        await self.outbox.start()
         await self.lifecycle.recover()
         await self.timers.start()
         self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoint_loop(), name="checkpoints")
@@ -95,6 +100,7 @@ class Bot:
             self._checkpointer.cancel()
         await self.timers.stop(timeout=10)
         await self.lifecycle.drain(timeout=10)
+        await self.outbox.stop(timeout=10)
         for t in list(self.lifecycle.tasks):
             t.cancel()
         await self.engine.dispose()
@@ -110,7 +116,14 @@ async def build_bot(settings: Settings, policy: Policy, *, clock: Clock = utcnow
     engine = await prepare_database(settings.database_url)
     store = Store(engine)
     client = make_client(settings.slack_bot_token, settings.slack_api_url)
-    slack = Slack(client)
+    outbox = OutboxSender(
+        OutboxStore(engine),
+        client,
+        clock=clock,
+        worker_id=default_worker_id(),
+        poll_seconds=min(1.0, settings.tick_seconds),
+    )
+    slack = Slack(client, outbox)
     bolt = AsyncApp(
         token=settings.slack_bot_token,
         signing_secret=settings.slack_signing_secret or "socket-mode-has-no-signing-secret",
@@ -139,7 +152,7 @@ async def build_bot(settings: Settings, policy: Policy, *, clock: Clock = utcnow
     timers.register(RECONCILE_TIMER, lifecycle.on_reconcile_traffic)
     lifecycle.settings = settings
     timers.register(DRILL_TIMER, drills_for(lifecycle).on_timer)
-    return Bot(settings, engine, store, slack, bolt, lifecycle, timers)
+    return Bot(settings, engine, store, slack, bolt, lifecycle, timers, outbox)
 
 
 def build_web_app(bot: Bot) -> web.Application:

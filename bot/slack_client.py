@@ -1,10 +1,18 @@
-"""The one place the bot calls the Slack Web API. Retries 429 (honouring Retry-After), 5xx and
-dropped connections through slack_sdk's own retry handlers."""
+"""The one place the bot calls the Slack Web API.
+
+Messages (posts, edits, DMs) go through the persisted outbox when one is attached: each is
+written to the database first and delivered by ``bot.outbox_sender`` (backoff on 429 with
+Retry-After, 5xx, timeouts and dropped connections; a check before re-posting so a lost reply
+does not duplicate a message; rows left by a crash are sent after restart). Reads, modals,
+ephemerals and uploads call Slack directly, with slack_sdk's retry handlers.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+import uuid
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -13,6 +21,10 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+
+if TYPE_CHECKING:
+    from bot.outbox_sender import OutboxSender
+    from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +42,40 @@ def make_client(token: str, base_url: str, *, retries: int = 4) -> AsyncWebClien
 
 
 class Slack:
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, outbox: OutboxSender | None = None, *, send_timeout: float = 60) -> None:
         self.client = client
+        self.outbox = outbox
+        self.send_timeout = send_timeout
+
+    async def _owe(self, method: str, args: dict[str, Any]) -> OutboxMessage:
+        assert self.outbox is not None
+        # A bot built without start() (a one-off CLI run) still gets its messages delivered.
+        await self.outbox.start()
+        key = f"{method}:{uuid.uuid4().hex}"
+        await self.outbox.store.enqueue(key, method, {k: v for k, v in args.items() if v is not None})
+        self.outbox.kick()
+        return await self.outbox.wait_sent(key, timeout=self.send_timeout)
 
     async def post(self, channel: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None) -> str:
-        resp = await self.client.chat_postMessage(
-            channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, unfurl_links=False, unfurl_media=False
-        )
+        args = {
+            "channel": channel,
+            "text": text,
+            "blocks": blocks,
+            "thread_ts": thread_ts,
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
+        if self.outbox is not None:
+            return str((await self._owe("chat.postMessage", args)).result_ts)
+        resp = await self.client.chat_postMessage(**args)
         return str(resp["ts"])
 
     async def update(self, channel: str, ts: str, text: str, blocks: Blocks | None = None) -> None:
-        await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks or [])
+        args = {"channel": channel, "ts": ts, "text": text, "blocks": blocks or []}
+        if self.outbox is not None:
+            await self._owe("chat.update", args)
+            return
+        await self.client.chat_update(**args)
 
     async def ephemeral(self, channel: str, user: str, text: str, blocks: Blocks | None = None) -> None:
         try:
@@ -56,14 +91,19 @@ class Slack:
         resp = await self.client.usergroups_users_list(usergroup=group_id)
         return [str(u) for u in resp.get("users", [])]
 
-    async def permalink(self, channel: str, ts: str) -> str | None:
+    async def permalink(self, channel: str, ts: str, *, timeout: float = 1.0) -> str | None:
+        """Best effort and quick: a decision is never held up because Slack is slow or down."""
         try:
-            resp = await self.client.chat_getPermalink(channel=channel, message_ts=ts)
-        except SlackApiError:
+            resp = await asyncio.wait_for(self.client.chat_getPermalink(channel=channel, message_ts=ts), timeout)
+        except (SlackApiError, TimeoutError, OSError):
             return None
         return str(resp.get("permalink")) if resp.get("permalink") else None
 
     async def dm(self, user: str, text: str, blocks: Blocks | None = None) -> tuple[str, str]:
+        if self.outbox is not None:
+            # The sender opens the DM itself when the channel is a user id.
+            row = await self._owe("chat.postMessage", {"channel": user, "text": text, "blocks": blocks})
+            return str(row.result_channel), str(row.result_ts)
         opened = await self.client.conversations_open(users=user)
         channel = str(opened["channel"]["id"])
         return channel, await self.post(channel, text, blocks)

@@ -136,3 +136,31 @@ async def test_socket_mode_handles_slash_commands(env: Env) -> None:
     finally:
         await handler.close_async()
         await bot.close()
+
+
+async def test_messages_owed_while_slack_is_down_arrive_once_it_is_back(env: Env) -> None:
+    from sqlalchemy import text
+
+    await env.start("summer-hero")
+    preview = env.approval_message("summer-hero", "Preview")
+    env.standin.refuse_all(True)
+    await env.press(REVIEWER, preview, "approve", settle=False)
+
+    async def decided() -> bool:
+        rel = await env.bot.store.latest_release("summer-hero")  # type: ignore[union-attr]
+        return rel is not None and rel.phase == "canary"
+
+    for _ in range(100):  # the decision is recorded even though Slack is down
+        if await decided():
+            break
+        await asyncio.sleep(0.1)
+    assert await decided()
+    async with env.bot.store.sessions() as s:  # type: ignore[union-attr]
+        pending = (await s.execute(text("SELECT count(*) FROM outbox WHERE state = 'pending'"))).scalar()
+    assert pending and pending >= 1
+    env.standin.refuse_all(False)
+    await env.settle(timeout=60)
+    thread = env.thread("summer-hero")
+    assert sum("Preview finished" in m.rendered for m in thread) == 1
+    assert sum("Canary started" in m.rendered for m in thread) == 1
+    assert "Approved by" in env.approval_message("summer-hero", "Preview").rendered

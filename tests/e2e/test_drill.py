@@ -45,7 +45,13 @@ async def test_drill_measures_approvers_slack_and_rollback(env: Env, tmp_path: P
         await asyncio.sleep(0.05)
     assert len(releases) == 1 and releases[0].name.startswith("drill-")
     name = releases[0].name
-    await wait_until(lambda: any("Preview gates:" in m.rendered for m in env.thread(name)), timeout=30)
+    def results_posted() -> bool:
+        try:
+            return any("Preview gates:" in m.rendered for m in env.thread(name))
+        except AssertionError:  # the root message is still on its way through the outbox
+            return False
+
+    await wait_until(results_posted, timeout=30)
     think = 0.6
     await asyncio.sleep(think)  # the approver reads the results before deciding
     await env.press(REVIEWER, env.approval_message(name, "Preview"), "approve", settle=False)
@@ -74,6 +80,8 @@ async def test_drill_measures_approvers_slack_and_rollback(env: Env, tmp_path: P
     assert type(env.lc.traffic).__name__ == "FlagdFile"
 
     # A second drill nobody answers: it is closed by the drill, not left to escalate for ever.
+    # (The report message lands a moment before the first drill has finished posting it.)
+    await wait_until(lambda: not drills_for(env.lc).busy, timeout=10)
     second = await drills_for(env.lc).run(DrillOptions(channel=CHANNEL, user=SRE, approve_timeout=1.0))
     assert second.outcome == "no_response" and second.approver_response_s is None
     assert second.rollback_engine_s is None

@@ -34,7 +34,7 @@ async def test_backup_is_dmed_then_release_pauses_then_resume_and_backup_decides
     await wait_until(lambda: "*Paused*" in env.thread_text("summer-hero"), timeout=20)
     rel = await env.bot.store.latest_release("summer-hero")  # type: ignore[union-attr]
     assert rel is not None and rel.state == "paused"
-    assert any("is paused" in m.rendered for m in env.standin.dms(REVIEWER))
+    await wait_until(lambda: any("is paused" in m.rendered for m in env.standin.dms(REVIEWER)), timeout=20)
     # Resume by an owner: the same request is open again with a fresh clock.
     await env.u.slash(REVIEWER, "resume summer-hero")
     await env.settle()
