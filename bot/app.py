@@ -158,10 +158,17 @@ async def build_bot(settings: Settings, policy: Policy, *, clock: Clock = utcnow
 def build_web_app(bot: Bot) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
 
+    in_flight = [0]
+    bot.lifecycle.requests_in_flight = lambda: in_flight[0]
+
     async def slack_events(request: web.Request) -> web.StreamResponse:
-        bolt_req = await to_bolt_request(request)
-        bolt_resp = await bot.bolt.async_dispatch(bolt_req)
-        return await to_aiohttp_response(bolt_resp)
+        in_flight[0] += 1
+        try:
+            bolt_req = await to_bolt_request(request)
+            bolt_resp = await bot.bolt.async_dispatch(bolt_req)
+            return await to_aiohttp_response(bolt_resp)
+        finally:
+            in_flight[0] -= 1
 
     async def healthz(_: web.Request) -> web.Response:
         try:

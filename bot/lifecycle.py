@@ -91,6 +91,9 @@ class Lifecycle:
     max_inline_thumbnails: int = 5
     _pending_artifacts: dict[int, list[Artifact]] = field(default_factory=dict)
     _held_notices: set[tuple[int | None, float]] = field(default_factory=set)
+    # How many Slack requests the HTTP server is still answering (set by the app); see _after_acks.
+    requests_in_flight: Callable[[], int] = field(default=lambda: 0)
+    max_ack_deferral: float = 1.0
     # The running settings (public URL, inspector secret); None in unit tests that build a bare lifecycle.
     settings: Settings | None = None
     # Upper bound on how long a Canary/Global phase waits between two evaluations.
@@ -101,7 +104,7 @@ class Lifecycle:
     # -- plumbing ------------------------------------------------------------------------
 
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro, name=what)
+        task = asyncio.get_running_loop().create_task(self._after_acks(coro), name=what)
         self.tasks.add(task)
 
         def _done(t: asyncio.Task[Any]) -> None:
@@ -111,6 +114,18 @@ class Lifecycle:
 
         task.add_done_callback(_done)
         return task
+
+    async def _after_acks(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Background work starts once the requests being answered right now have their acks.
+
+        Slack gives every request 3 seconds; under a burst, database and CPU work started by the
+        first requests would otherwise queue in front of the acks of the later ones.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_ack_deferral
+        while self.requests_in_flight() > 0 and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+        return await coro
 
     async def drain(self, timeout: float = 30) -> None:
         """Wait for background work (tests and shutdown)."""
