@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from bot.bundle_api import add_bundle_routes
 from bot.bundle_loader import check_name
 from bot.metrics_api import add_metrics_routes
 from bot.traffic.allocation import region_percents
@@ -105,3 +106,4 @@ def add_routes(app: web.Application, bot: Bot) -> None:
     app.router.add_get("/api/v1/releases/{name}", get_release)
     app.router.add_get("/api/v1/flags/{name}", get_flags)
     add_metrics_routes(app, bot)
+    add_bundle_routes(app, bot)
