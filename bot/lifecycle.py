@@ -21,6 +21,7 @@ from bot.authz import is_owner
 from bot.blocks import gates as gate_blocks
 from bot.blocks import release as release_blocks
 from bot.blocks.text import esc, markdown_to_mrkdwn, plain
+from bot.brand_check import check_brand
 from bot.bundle_loader import load_bundle, precheck
 from bot.preview_runner import PreviewReport, run_preview
 from bot.report import collect_report, review_template, write_report
@@ -91,6 +92,7 @@ class Lifecycle:
     max_inline_thumbnails: int = 5
     _pending_artifacts: dict[int, list[Artifact]] = field(default_factory=dict)
     _held_notices: set[tuple[int | None, float]] = field(default_factory=set)
+    _brand_results: dict[int, list[GateResult]] = field(default_factory=dict)
     # How many Slack requests the HTTP server is still answering (set by the app); see _after_acks.
     requests_in_flight: Callable[[], int] = field(default=lambda: 0)
     max_ack_deferral: float = 1.0
@@ -256,7 +258,16 @@ class Lifecycle:
             ]
             return apply_acceptances(report.results, accepted)
         evaluator = self.evaluators.get(phase, _no_metrics_gates)
-        return await evaluator(release, run, policy)
+        results = await evaluator(release, run, policy)
+        brand = policy.phases.global_.gates.brand
+        if phase is Phase.GLOBAL and brand is not None and (brand.colors or _declares_logo(release)):
+            if run.id not in self._brand_results:
+                bundle = Bundle.model_validate(release.bundle)
+                self._brand_results[run.id or 0] = await asyncio.to_thread(
+                    check_brand, Path(release.bundle_dir), bundle, brand
+                )
+            results = [*results, *self._brand_results[run.id or 0]]
+        return results
 
     async def run_gates(self, release_id: int, run_id: int) -> None:
         release = await self.store.release(release_id)
@@ -1036,6 +1047,10 @@ class Lifecycle:
                     self.spawn(self.run_gates(r.id or 0, run.id or 0), f"gates:{r.name}:recover")
                     count += 1
         return count
+
+
+def _declares_logo(release: Release) -> bool:
+    return any(img.get("logo") for img in release.bundle.get("images", []))
 
 
 def _preview_artifacts(report: PreviewReport, max_inline: int) -> list[Artifact]:
