@@ -8,21 +8,31 @@ to a transcript, beside the uploaded charts and thumbnails and the audit export.
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import io
 import os
 import sys
 import time
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from bot.audit_cli import write_export
+from bot.audit_cli import audit_export, verify_export_file
+from bot.checkpoints import maybe_checkpoint
+from bot.inspector.auth import make_login_link
 from bot.samples import sample_policy, summer_hero
 from bot.sandbox import BOT_TOKEN, Sandbox, wait_until
+from bot.settings import Settings
 from bot.standin import SlackStandIn
+from bot.traffic.flagd import FlagdFile
 from bot.traffic_sim import rum_batch
 from gates.policy import parse_policy
-from storage.audit import verify_chain
+from storage.checkpoints import load_private_key
 
 PEOPLE = {
     "U0PRIYA001": "Priya (campaign manager, requester)",
@@ -36,6 +46,7 @@ PEOPLE = {
 REQUESTER, REVIEWER, BACKUP, SRE, SRE2, PRODUCT, PRODUCT_VP = PEOPLE
 SRE_GROUP = "S0SREGROUP"
 RELEASE = "summer-hero"
+AUDIT_CHANNEL = "C0AUDITLOG"
 
 
 def _say(text: str) -> None:
@@ -54,21 +65,26 @@ async def run_demo(out: str | None) -> int:
         db_url = f"sqlite+aiosqlite:///{out_dir / 'demo.db'}"
     releases = out_dir / "releases"
     summer_hero(releases, RELEASE)
-    policy = parse_policy(
-        sample_policy(
-            reviewer=REVIEWER,
-            backup=BACKUP,
-            sre=SRE,
-            sre_group=SRE_GROUP,
-            product=PRODUCT,
-            product_backup=PRODUCT_VP,
-            sla="3s",
-            every="1s",
-            observe="2s",
-            min_samples="300",
-        ),
-        source="demo policy",
+    flags = out_dir / "flags" / "releasegate.flagd.json"
+    policy_text = sample_policy(
+        reviewer=REVIEWER,
+        backup=BACKUP,
+        sre=SRE,
+        sre_group=SRE_GROUP,
+        product=PRODUCT,
+        product_backup=PRODUCT_VP,
+        sla="3s",
+        every="1s",
+        observe="2s",
+        min_samples="300",
     )
+    policy = parse_policy(
+        policy_text + f"traffic: {{engines: [flagd], flagd: {{path: '{flags}'}}}}\n", source="demo policy"
+    )
+    # A throwaway signing key: the demo signs audit checkpoints like a production bot would.
+    signing_key = base64.b64encode(
+        Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    ).decode()
 
     standin = SlackStandIn(bot_tokens=[BOT_TOKEN])
     await standin.start()
@@ -86,19 +102,31 @@ async def run_demo(out: str | None) -> int:
                 extra_settings={
                     "RELEASEGATE_ARTIFACTS_DIR": str(out_dir / "artifacts"),
                     "RELEASEGATE_TICK_SECONDS": "0.5",
+                    "RELEASEGATE_AUDIT_SIGNING_KEY": signing_key,
+                    "RELEASEGATE_AUDIT_CHANNEL": AUDIT_CHANNEL,
+                    "RELEASEGATE_CHECKPOINT_EVERY": "5",
+                    "RELEASEGATE_SESSION_SECRET": "demo-" + uuid.uuid4().hex,
+                    "RELEASEGATE_PUBLIC_URL": "http://127.0.0.1:3000",
                 },
             )
             await sb.boot()
+            assert sb.bot is not None
+            settings = sb.bot.settings
             try:
-                await _script(sb)
+                await _script(sb, flags)
+                checkpoint = await maybe_checkpoint(sb.bot.store, settings, sb.bot.slack, datetime.now(UTC))
+                if checkpoint is not None:
+                    _say(f"   Audit checkpoint signed at entry {checkpoint.seq}; digest posted to the audit channel")
+                link = make_login_link(settings, PRODUCT, 600)
+                _say(f"   `/release inspector` DMs a signed sign-in link like {link[:64]}…")
             finally:
                 await sb.shutdown()
     finally:
         await standin.stop()
-    return await _write_outputs(standin, db_url, out_dir, started)
+    return await _write_outputs(standin, settings, out_dir, started)
 
 
-async def _script(sb: Sandbox) -> None:
+async def _script(sb: Sandbox, flags: Path) -> None:
     _say(f"1. {PEOPLE[REQUESTER]} types `/release start {RELEASE}` in #releases")
     await sb.start(RELEASE, REQUESTER)
     preview = sb.approval_message(RELEASE, "Preview")
@@ -115,6 +143,7 @@ async def _script(sb: Sandbox) -> None:
     await sb.settle(timeout=60)
     assert "rolled back" in sb.thread_text(RELEASE), sb.thread_text(RELEASE)
     _say("   Canary failed lcp_p75 and rolled back by itself (traffic 0%), saying why in the thread")
+    _say(f"   flagd file {flags.name}: {RELEASE} candidate share now {FlagdFile(flags).percent(RELEASE):g}%")
 
     _say(f"3. {PEOPLE[SRE]} fixes the encoding and presses Retry Canary")
     await sb.press(SRE, sb.last_with(RELEASE, "retry_canary"), "retry_canary", settle=False)
@@ -133,7 +162,8 @@ async def _script(sb: Sandbox) -> None:
 
     _say(f"5. {PEOPLE[PRODUCT]} approves Global with a comment")
     await sb.decide_in_modal(PRODUCT, glob, "approve_with_comment", "Numbers hold in every region. Ship it.")
-    _say("   " + sb.root(RELEASE).text)
+    _say("   " + sb.root(RELEASE).text + f"; flagd candidate share {FlagdFile(flags).percent(RELEASE):g}%")
+    _say("   The thread gets the release report (Markdown summary + self-contained HTML)")
 
 
 async def _collect(
@@ -154,30 +184,33 @@ async def _collect(
     return accepted
 
 
-async def _write_outputs(standin: SlackStandIn, db_url: str, out_dir: Path, started: float) -> int:
-    from storage.db import make_engine
-    from storage.repo import Store
-
+async def _write_outputs(standin: SlackStandIn, settings: Settings, out_dir: Path, started: float) -> int:
     (out_dir / "transcript.txt").write_text(standin.transcript(), encoding="utf-8")
     files_dir = out_dir / "slack-files"
     files_dir.mkdir(exist_ok=True)
     for f in standin.files.values():
         (files_dir / Path(f.name).name).write_bytes(f.content)
-    engine = make_engine(db_url)
-    try:
-        entries = await Store(engine).audit_entries()
-    finally:
-        await engine.dispose()
-    write_export(entries, "jsonl", out_dir / "audit.jsonl")
-    write_export(entries, "csv", out_dir / "audit.csv")
-    problem = verify_chain(entries)
+    # The same export and verification an auditor would run, with the CLI's own code.
+    with contextlib.redirect_stdout(io.StringIO()):
+        await audit_export(settings, "jsonl", None, str(out_dir / "audit.jsonl"))
+        await audit_export(settings, "csv", None, str(out_dir / "audit.csv"))
+    keys = [load_private_key(settings.audit_signing_key or "").public_key()]
+    with contextlib.redirect_stdout(io.StringIO()) as verified:
+        intact = verify_export_file(out_dir / "audit.jsonl", [], keys) == 0
+    entries = (out_dir / "audit.jsonl").read_text(encoding="utf-8").count("\n")
     rejected = len(standin.rejected_calls)
     _say("")
     _say(f"Done in {time.monotonic() - started:.1f}s. Everything is in {out_dir}:")
     _say(f"  transcript.txt   what Slack showed ({len(standin.calls)} API calls, {rejected} rejected)")
-    _say(f"  slack-files/     {len(standin.files)} uploaded charts and thumbnails")
-    _say(f"  audit.jsonl/csv  {len(entries)} audit entries, chain {'INTACT' if problem is None else 'BROKEN'}")
-    if problem is not None or rejected:
-        print(f"releasegate demo: problem: {problem or f'{rejected} Slack calls rejected'}", file=sys.stderr)
+    _say(f"  slack-files/     {len(standin.files)} uploaded charts, thumbnails and the release report")
+    _say(
+        f"  audit.jsonl/csv  {entries} audit entries + manifest.json; offline verification: "
+        f"{'INTACT' if intact else 'BROKEN'} ({verified.getvalue().strip()})"
+    )
+    _say("  flags/           the flagd flag definitions the traffic engine wrote")
+    _say(f"  verify yourself: RELEASEGATE_DATABASE_URL={settings.database_url} releasegate audit verify")
+    if not intact or rejected:
+        problem = "audit chain broken" if not intact else f"{rejected} Slack calls rejected"
+        print(f"releasegate demo: problem: {problem}", file=sys.stderr)
         return 1
     return 0

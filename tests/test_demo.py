@@ -33,6 +33,11 @@ async def test_demo_runs_all_phases_and_writes_its_outputs(tmp_path: Path, monke
     actions = [e["action"] for e in entries]
     assert actions.count("decision.approve") == 3 and "sla.escalate" in actions
     assert (out / "audit.csv").read_text().startswith("seq,at,actor")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["checkpoints"] and manifest["checkpoints"][-1]["seq"] == len(entries)
+    flags = json.loads((out / "flags" / "releasegate.flagd.json").read_text())
+    assert "releasegate-summer-hero" in flags["flags"]
+    assert (out / "slack-files" / "summer-hero-report.html").read_bytes().lstrip().lower().startswith(b"<!doctype")
     pngs = list((out / "slack-files").glob("*.png"))
     assert any("lcp-p75" in p.name for p in pngs) and any("contact-sheet" in p.name for p in pngs)
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
