@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import api, inspector
 from bot.checkpoints import maybe_checkpoint
 from bot.drill import DRILL_TIMER, drills_for
-from bot.lifecycle import RECONCILE_TIMER, REVIEW_TIMER, Clock, Lifecycle
+from bot.lifecycle import OBSERVE_TIMER, RECONCILE_TIMER, REVIEW_TIMER, Clock, Lifecycle
 from bot.listeners.register import register
 from bot.metrics_source import make_metrics_source
 from bot.outbox_sender import OutboxSender
@@ -150,6 +150,7 @@ async def build_bot(settings: Settings, policy: Policy, *, clock: Clock = utcnow
     timers.register(SLA_PAUSE, lifecycle.on_sla_pause)
     timers.register(REVIEW_TIMER, lifecycle.on_review_due)
     timers.register(RECONCILE_TIMER, lifecycle.on_reconcile_traffic)
+    timers.register(OBSERVE_TIMER, lifecycle.on_observe_sla)
     lifecycle.settings = settings
     timers.register(DRILL_TIMER, drills_for(lifecycle).on_timer)
     return Bot(settings, engine, store, slack, bolt, lifecycle, timers, outbox)

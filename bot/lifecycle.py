@@ -48,6 +48,7 @@ BOT = "releasegate"
 REVIEW_TIMER = "report.review"
 REVIEW_AFTER = timedelta(hours=24)
 RECONCILE_TIMER = "traffic.reconcile"
+OBSERVE_TIMER = "observe.sla"
 RECONCILE_AFTER = timedelta(seconds=15)
 
 
@@ -93,6 +94,7 @@ class Lifecycle:
     _pending_artifacts: dict[int, list[Artifact]] = field(default_factory=dict)
     _held_notices: set[tuple[int | None, float]] = field(default_factory=set)
     _brand_results: dict[int, list[GateResult]] = field(default_factory=dict)
+    _last_results: dict[int, list[GateResult]] = field(default_factory=dict)
     # How many Slack requests the HTTP server is still answering (set by the app); see _after_acks.
     requests_in_flight: Callable[[], int] = field(default=lambda: 0)
     max_ack_deferral: float = 1.0
@@ -235,6 +237,15 @@ class Lifecycle:
         )
         if ts and run.id:
             await self.store.set_status_message(run.id, ts)
+        if phase is not Phase.PREVIEW:
+            # Still observing (inconclusive) when the SLA runs out: the owners are asked what to do.
+            await self.store.schedule_timer(
+                OBSERVE_TIMER,
+                release.id or 0,
+                self.clock() + cfg.sla_delta,
+                key=f"{OBSERVE_TIMER}:{run.id}:0",
+                payload={"run": run.id},
+            )
         self.spawn(self.run_gates(release.id or 0, run.id or 0), f"gates:{release.name}:{phase.value}")
 
     # -- gates ---------------------------------------------------------------------------
@@ -287,6 +298,7 @@ class Lifecycle:
                 )
             ]
         status = worst(r.status for r in results) if results else Status.PASS
+        self._last_results[run.id or 0] = list(results)
         if Phase(release.phase) is not Phase.PREVIEW and status is not Status.FAIL:
             ready = await self._ramp(release, run, policy, status)
             if not ready:
@@ -307,12 +319,16 @@ class Lifecycle:
         cfg = self._traffic_config(policy, phase)
         every = parse_duration(cfg.traffic.every)
         now = self.clock()
-        pos = position(cfg.traffic.steps, every, run.started_at, now)
-        if pos.percent != release.traffic_percent:
-            moved = await self.set_traffic(release, pos.percent, f"step {pos.step + 1} of {len(cfg.traffic.steps)}")
-            if not moved:
+        steps = cfg.traffic.steps
+        pos = position(steps, every, run.started_at, now)
+        current = steps.index(release.traffic_percent) if release.traffic_percent in steps else -1
+        # One step per evaluation: a late evaluation never skips a step that should be seen and audited.
+        step = min(pos.step, current + 1)
+        if steps[step] != release.traffic_percent:
+            moved = await self.set_traffic(release, steps[step], f"step {step + 1} of {len(steps)}")
+            if not moved or step < len(steps) - 1:
                 return False
-        return status in (Status.PASS, Status.WARN) and settled(cfg.traffic.steps, every, run.started_at, now)
+        return status in (Status.PASS, Status.WARN) and settled(steps, every, run.started_at, now)
 
     async def set_traffic(self, release: Release, percent: float, reason: str, actor: str = BOT) -> bool:
         """Push the split to the traffic engine first, then record it; an engine error holds the ramp."""
@@ -487,6 +503,83 @@ class Lifecycle:
                 self.clock() + RECONCILE_AFTER,
                 key=f"{RECONCILE_TIMER}:{release.id}:{int(self.clock().timestamp())}",
             )
+
+    async def on_observe_sla(self, timer: Timer) -> None:
+        """The SLA ran out while Canary/Global is still inconclusive: ask the owners to extend or roll back."""
+        release = await self.store.release(timer.target_id)
+        run = await self.store.current_run(timer.target_id) if release else None
+        if release is None or run is None or run.id != timer.payload.get("run"):
+            return
+        if release.state != State.RUNNING.value:
+            return  # decided, awaiting approval, paused or over: nothing to ask
+        phase = Phase(release.phase)
+        cfg = release_policy(release).phase(phase)
+        open_gates = [r for r in self._last_results.get(run.id or 0, []) if r.status is Status.INCONCLUSIVE]
+        lines = [
+            f"⏳ *{phase.label} is still inconclusive* after {format_duration(cfg.sla_delta)} of observation "
+            f"at {release.traffic_percent:g}% traffic."
+        ]
+        lines += [f"• *{esc(r.gate)}*: {esc(r.summary)}" for r in open_gates[:8]]
+        lines.append(f"{release_blocks.mentions(cfg.owners.primary)}: extend the observation, or roll back.")
+        value = json.dumps({"release": release.id, "run": run.id})
+        blocks: list[dict[str, Any]] = [
+            release_blocks.section("\n".join(lines)),
+            {
+                "type": "actions",
+                "block_id": f"observe:{run.id}",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": "extend_observation",
+                        "style": "primary",
+                        "text": plain("Extend observation"),
+                        "value": value,
+                    },
+                    gate_blocks.rollback_button(release.name, phase, value),
+                ],
+            },
+        ]
+        await self.store.audit(
+            AuditNote(BOT, "observe.sla", "asked", {"run": run.id, "inconclusive": [r.gate for r in open_gates]}),
+            self.clock(),
+            release,
+        )
+        await self._thread(release, f"{release.name}: {phase.label} still inconclusive", blocks)
+
+    async def extend_observation(
+        self, release_id: int, run_id: int, user: str, reply: Callable[[str], Awaitable[None]]
+    ) -> None:
+        release = await self.store.release(release_id)
+        run = await self.store.current_run(release_id) if release else None
+        if release is None or run is None or run.id != run_id or release.state != State.RUNNING.value:
+            await reply("That observation is over; nothing changed.")
+            return
+        phase = Phase(release.phase)
+        cfg = release_policy(release).phase(phase)
+        if not await is_owner(self.slack, user, cfg.owners.primary + cfg.owners.backup):
+            await self.store.audit(
+                AuditNote(user, "observe.extend", "refused", {"why": "not an owner"}), self.clock(), release
+            )
+            await reply(f"Only the {phase.label} owners can extend the observation.")
+            return
+        now = self.clock()
+        await self.store.schedule_timer(
+            OBSERVE_TIMER,
+            release_id,
+            now + cfg.sla_delta,
+            payload={"run": run_id},
+            key=f"{OBSERVE_TIMER}:{run_id}:{int(now.timestamp() * 1000)}",
+        )
+        await self.store.audit(AuditNote(user, "observe.extend", "ok", {"run": run_id, "by": cfg.sla}), now, release)
+        await self._thread(
+            release,
+            f"{release.name}: observation extended",
+            [
+                release_blocks.section(
+                    f"⏳ Observation extended by <@{user}> for another {format_duration(cfg.sla_delta)}."
+                )
+            ],
+        )
 
     async def on_reconcile_traffic(self, timer: Timer) -> None:
         """Push the recorded split to the engines again; raising makes the timer loop retry with backoff."""

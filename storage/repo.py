@@ -627,9 +627,11 @@ class Store:
             q = select(FindingAcceptance).where(col(FindingAcceptance.release_id) == release_id)
             return list((await s.execute(q.order_by(col(FindingAcceptance.id)))).scalars().all())
 
-    async def schedule_timer(self, kind: str, target_id: int, due: datetime, *, key: str | None = None) -> None:
+    async def schedule_timer(
+        self, kind: str, target_id: int, due: datetime, *, key: str | None = None, payload: dict[str, Any] | None = None
+    ) -> None:
         async with self.sessions.begin() as s:
-            await schedule(s, kind, target_id, due, {}, key=key)
+            await schedule(s, kind, target_id, due, payload or {}, key=key)
 
     async def add_dm_message(self, request_id: int, channel: str, ts: str, user: str) -> None:
         async with self.sessions.begin() as s:

@@ -36,6 +36,13 @@ INSPECTOR_LINK_TTL = timedelta(minutes=10)
 OWNER_EVENTS = {"pause": Event.PAUSE, "resume": Event.RESUME, "rollback": Event.ROLLBACK}
 
 
+def _value_int(body: dict[str, Any], key: str) -> int | None:
+    try:
+        return int(json.loads(body["actions"][0]["value"])[key])
+    except (KeyError, IndexError, ValueError, TypeError):
+        return None
+
+
 def _request_id(body: dict[str, Any]) -> int | None:
     try:
         value = json.loads(body["actions"][0]["value"])
@@ -142,10 +149,25 @@ def register(app: AsyncApp, lc: Lifecycle) -> None:
         async def reply(text: str) -> None:
             await slack.ephemeral(channel, user, text)
 
-        if rid is None:
+        release_id = _value_int(body, "release")
+        if rid is None and release_id is None:
             await reply("That button is malformed; nothing changed.")
             return
-        lc.spawn(_rollback_from_button(lc, rid, user, reply), "rollback:button")
+        lc.spawn(_rollback_from_button(lc, rid, user, reply, release_id=release_id), "rollback:button")
+
+    @app.action("extend_observation")
+    async def extend_observation(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        channel, user = body["channel"]["id"], body["user"]["id"]
+
+        async def reply(text: str) -> None:
+            await slack.ephemeral(channel, user, text)
+
+        release_id, run_id = _value_int(body, "release"), _value_int(body, "run")
+        if release_id is None or run_id is None:
+            await reply("That button is malformed; nothing changed.")
+            return
+        lc.spawn(lc.extend_observation(release_id, run_id, user, reply), "observe:extend")
 
     @app.action("accept_finding")
     async def accept_finding(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -248,11 +270,18 @@ async def _run_command(lc: Lifecycle, cmd: Command, channel: str, user: str) -> 
 
 
 async def _rollback_from_button(
-    lc: Lifecycle, request_id: int, user: str, reply: Callable[[str], Awaitable[None]]
+    lc: Lifecycle,
+    request_id: int | None,
+    user: str,
+    reply: Callable[[str], Awaitable[None]],
+    *,
+    release_id: int | None = None,
 ) -> None:
-    request = await lc.store.approval_request(request_id)
-    release = await lc.store.release(request.release_id) if request else None
-    if request is None or release is None:
+    request = await lc.store.approval_request(request_id) if request_id is not None else None
+    if request is not None:
+        release_id = request.release_id
+    release = await lc.store.release(release_id) if release_id is not None else None
+    if release is None:
         await reply("This release no longer exists; nothing changed.")
         return
     # An old message must never roll back a newer attempt that reuses the name.

@@ -36,7 +36,7 @@ async def test_near_miss_brand_colour_fails_global_and_takes_traffic_away(env: E
     text = env.thread_text("promo")
     assert "Global rolled back" in text and "brand" in text
     status, body = await env.api("/api/v1/releases/promo")
-    assert body["state"] == "rolled_back" and body["phase"] == "global"
+    assert status == 200 and body["state"] == "rolled_back" and body["phase"] == "global"
     brand = next(g for g in body["phases"][-1]["gates"] if g["gate"] == "brand")
     assert brand["status"] == "fail"
     assert any(f["rule"] == "brand.near_miss_color" and f["severity"] == "critical" for f in brand["findings"])

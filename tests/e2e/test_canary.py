@@ -75,3 +75,34 @@ async def test_canary_without_enough_samples_never_passes(env: Env) -> None:
     rel = await env.bot.store.latest_release("summer-hero")  # type: ignore[union-attr]
     assert rel is not None and rel.phase == "canary" and rel.state == "running"
     assert "Canary gates:" not in env.thread_text("summer-hero")
+
+
+async def test_inconclusive_canary_asks_the_owner_at_the_sla(env: Env) -> None:
+    from tests.e2e.harness import STRANGER, wait_until
+
+    await env.shutdown()
+    env.policy = make_policy(
+        sla="1.5s", every="0.3s", observe="1s", min_samples="300",
+        canary_gates="{lcp_p75: {max_increase_ms: 150}}", global_gates="{}",
+    )
+    env.extra_settings["RELEASEGATE_TICK_SECONDS"] = "0.1"
+    await env.boot()
+    await env.start("summer-hero")
+    await env.press(REVIEWER, env.approval_message("summer-hero", "Preview"), "approve", settle=False)
+    await env.post_metrics(rum_batch("summer-hero", n_per_arm=40, seed=5))  # far below min_samples
+
+    def prompts() -> int:
+        return sum("Canary is still inconclusive" in m.rendered for m in env.thread("summer-hero"))
+
+    await wait_until(lambda: prompts() == 1, timeout=20)
+    prompt = env.last_with("summer-hero", "extend_observation")
+    assert "lcp_p75" in prompt.rendered and f"<@{SRE}>" in prompt.rendered
+    await env.press(STRANGER, prompt, "extend_observation", settle=False)
+    await wait_until(lambda: "Only the Canary owners can extend" in env.ephemeral_text(STRANGER), timeout=10)
+    await env.press(SRE, prompt, "extend_observation", settle=False)
+    await wait_until(lambda: "Observation extended by" in env.thread_text("summer-hero"), timeout=10)
+    await wait_until(lambda: prompts() == 2, timeout=20)  # asked again one SLA later
+    await env.press(SRE, env.last_with("summer-hero", "extend_observation"), "rollback", settle=False)
+    await wait_until(lambda: "Canary rolled back" in env.thread_text("summer-hero"), timeout=20)
+    rel = await env.bot.store.latest_release("summer-hero")  # type: ignore[union-attr]
+    assert rel is not None and rel.state == "rolled_back" and rel.traffic_percent == 0
