@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import api, inspector
@@ -162,14 +164,31 @@ def build_web_app(bot: Bot) -> web.Application:
     in_flight = [0]
     bot.lifecycle.requests_in_flight = lambda: in_flight[0]
 
+    verifier = SignatureVerifier(bot.settings.slack_signing_secret or "")
+
     async def slack_events(request: web.Request) -> web.StreamResponse:
         in_flight[0] += 1
         try:
+            # Events API deliveries are JSON with an event_id; commands and clicks are form posts.
+            if request.content_type == "application/json" and await _is_redelivery(request):
+                # Slack retries (X-Slack-Retry-Num) an event it thinks we missed; it was handled already.
+                return web.Response(status=200, headers={"X-Releasegate-Duplicate": "1"})
             bolt_req = await to_bolt_request(request)
             bolt_resp = await bot.bolt.async_dispatch(bolt_req)
             return await to_aiohttp_response(bolt_resp)
         finally:
             in_flight[0] -= 1
+
+    async def _is_redelivery(request: web.Request) -> bool:
+        body = await request.text()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        if not verifier.is_valid_request(body, headers):
+            return False  # Bolt refuses it properly below
+        try:
+            event_id = json.loads(body).get("event_id")
+        except (ValueError, AttributeError):
+            return False
+        return isinstance(event_id, str) and not await bot.store.first_delivery(event_id, utcnow())
 
     async def healthz(_: web.Request) -> web.Response:
         try:

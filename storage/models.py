@@ -228,3 +228,12 @@ class FindingAcceptance(SQLModel, table=True):
     by: str
     reason: str
     at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class SeenEvent(SQLModel, table=True):
+    """Slack Events API deliveries already handled, so that Slack's retries are not handled twice."""
+
+    __tablename__ = "slack_events_seen"
+
+    event_id: str = Field(primary_key=True, max_length=64)
+    received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -26,6 +26,7 @@ from storage.models import (
     GateResultRow,
     PhaseRun,
     Release,
+    SeenEvent,
 )
 from storage.timers import cancel_for, schedule
 
@@ -626,6 +627,15 @@ class Store:
         async with self.sessions() as s:
             q = select(FindingAcceptance).where(col(FindingAcceptance.release_id) == release_id)
             return list((await s.execute(q.order_by(col(FindingAcceptance.id)))).scalars().all())
+
+    async def first_delivery(self, event_id: str, now: datetime) -> bool:
+        """True the first time an Events API ``event_id`` is seen, on any replica; False for a retry."""
+        try:
+            async with self.sessions.begin() as s:
+                s.add(SeenEvent(event_id=event_id[:64], received_at=now))
+            return True
+        except IntegrityError:
+            return False
 
     async def schedule_timer(
         self, kind: str, target_id: int, due: datetime, *, key: str | None = None, payload: dict[str, Any] | None = None
