@@ -154,6 +154,7 @@ async def build_bot(settings: Settings, policy: Policy, *, clock: Clock = utcnow
     timers.register(RECONCILE_TIMER, lifecycle.on_reconcile_traffic)
     timers.register(OBSERVE_TIMER, lifecycle.on_observe_sla)
     lifecycle.settings = settings
+    lifecycle.outbox_kick = outbox.kick
     timers.register(DRILL_TIMER, drills_for(lifecycle).on_timer)
     return Bot(settings, engine, store, slack, bolt, lifecycle, timers, outbox)
 

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 from bot.authz import is_owner
 from bot.blocks import gates as gate_blocks
 from bot.blocks import release as release_blocks
+from bot.blocks.release import DecisionView
 from bot.blocks.text import esc, markdown_to_mrkdwn, plain
 from bot.brand_check import check_brand
 from bot.bundle_loader import load_bundle, precheck
@@ -39,7 +40,7 @@ from gates.ramp import position, region_split, settled
 from gates.result import GateResult, Status, worst
 from storage.evidence import ContentStore
 from storage.models import ApprovalRequest, PhaseRun, Release, Timer
-from storage.repo import SLA_PAUSE, AlreadyActive, AuditNote, StateChange, Store
+from storage.repo import SLA_PAUSE, AlreadyActive, AuditNote, Owed, StateChange, Store
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,8 @@ class Lifecycle:
     _last_results: dict[int, list[GateResult]] = field(default_factory=dict)
     # How many Slack requests the HTTP server is still answering (set by the app); see _after_acks.
     requests_in_flight: Callable[[], int] = field(default=lambda: 0)
+    # Wakes the outbox sender after a transaction that enqueued messages (set by the app).
+    outbox_kick: Callable[[], None] = field(default=lambda: None)
     max_ack_deferral: float = 1.0
     # The running settings (public URL, inspector secret); None in unit tests that build a bare lifecycle.
     settings: Settings | None = None
@@ -146,8 +149,9 @@ class Lifecycle:
             log.exception("failed while %s", what)
         return None
 
-    async def _changed(self, release: Release) -> None:
-        await self._refresh_root(release)
+    async def _changed(self, release: Release, *, root: bool = True) -> None:
+        if root:
+            await self._refresh_root(release)
         for hook in self.on_change:
             await self._safe(f"notifying change of {release.name}", hook(release))
 
@@ -220,23 +224,28 @@ class Lifecycle:
             release.root_ts = root_ts
         await self._begin_phase(release, run)
 
-    async def _begin_phase(self, release: Release, run: PhaseRun) -> None:
+    def _scope(self, release: Release, phase: Phase) -> str:
+        scope = f"{len(release.bundle.get('images', []))} image(s)"
+        traffic = getattr(release_policy(release).phase(phase), "traffic", None)
+        if phase is not Phase.PREVIEW and traffic is not None:
+            scope += f", traffic steps {', '.join(f'{s:g}%' for s in traffic.steps)}"
+        return scope
+
+    async def _begin_phase(self, release: Release, run: PhaseRun, *, announce: bool = True) -> None:
         policy = release_policy(release)
         phase = Phase(release.phase)
         cfg = policy.phase(phase)
         view = release_view(release)
-        scope = f"{len(view.image_ids)} image(s)"
-        if phase is not Phase.PREVIEW:
-            traffic = getattr(cfg, "traffic", None)
-            if traffic is not None:
-                scope += f", traffic steps {', '.join(f'{s:g}%' for s in traffic.steps)}"
-        ts = await self._thread(
-            release,
-            f"{phase.label} started for {release.name}",
-            release_blocks.phase_started_blocks(view, cfg.owners.primary, format_duration(cfg.sla_delta), scope),
-        )
-        if ts and run.id:
-            await self.store.set_status_message(run.id, ts)
+        if announce:  # otherwise the decision that started this phase already owes the announcement
+            ts = await self._thread(
+                release,
+                f"{phase.label} started for {release.name}",
+                release_blocks.phase_started_blocks(
+                    view, cfg.owners.primary, format_duration(cfg.sla_delta), self._scope(release, phase)
+                ),
+            )
+            if ts and run.id:
+                await self.store.set_status_message(run.id, ts)
         if phase is not Phase.PREVIEW:
             # Still observing (inconclusive) when the SLA runs out: the owners are asked what to do.
             await self.store.schedule_timer(
@@ -698,6 +707,7 @@ class Lifecycle:
             ),
         )
         # -- end audit inspector hook --
+        owed = await self._decision_messages(request, release, t, decision, user, now, comment)
         result = await self.store.decide(
             request_id,
             decision=decision,
@@ -718,6 +728,7 @@ class Lifecycle:
                     "evidence": evidence[0] if evidence else None,
                 },
             ),
+            owed=owed,
         )
         if not result.decided:
             if result.decision is not None:
@@ -727,37 +738,144 @@ class Lifecycle:
             return
         fresh = await self.store.release(release.id or 0)
         assert fresh is not None and result.decision is not None
-        await self._rewrite_request(request, fresh, result.decision.decision, user, now, comment)
-        if decision == "approve":
-            await self._thread(
-                fresh,
-                f"{phase.label} finished",
-                [release_blocks.section(release_blocks.phase_finished_text(phase, user, now))],
-            )
-        await self._changed(fresh)
+        if owed:
+            self.outbox_kick()  # what the decision owes Slack was committed with it
+        else:
+            await self._rewrite_request(request, fresh, result.decision.decision, user, now, comment)
+            if decision == "approve":
+                await self._thread(
+                    fresh,
+                    f"{phase.label} finished",
+                    [release_blocks.section(release_blocks.phase_finished_text(phase, user, now))],
+                )
+        await self._changed(fresh, root=not owed)
         if t.after.state is State.RUNNING and result.next_phase_run is not None:
-            await self._begin_phase(fresh, result.next_phase_run)
+            await self._begin_phase(fresh, result.next_phase_run, announce=not owed)
+        elif fresh.state == State.COMPLETED.value and owed:
+            await self._safe(f"writing the report of {fresh.name}", self._post_report(fresh))
         elif fresh.state in (State.COMPLETED.value, State.REJECTED.value):
             await self._final_summary(fresh)
 
-    async def _rewrite_request(
+    async def _decision_messages(
+        self,
+        request: ApprovalRequest,
+        release: Release,
+        t: Transition,
+        decision: str,
+        user: str,
+        at: datetime,
+        comment: str | None,
+    ) -> list[Owed]:
+        """Everything a decision owes Slack, built before it is recorded so that it is enqueued in the
+        same transaction: a crash right after the commit still delivers all of it, exactly once."""
+        if not release.root_ts or not request.message_ts or request.id is None:
+            return []  # the thread is not there yet; fall back to sending after the commit
+        rid, channel, root = request.id, release.channel_id, release.root_ts
+        phase = Phase(request.phase)
+        verb = "approved" if decision == "approve" else "rejected"
+        blocks = self._decided_blocks(request, release, decision, user, at, comment)
+        owed = [
+            Owed(
+                f"decision:{rid}:rewrite",
+                "chat.update",
+                {
+                    "channel": request.channel_id,
+                    "ts": request.message_ts,
+                    "text": f"{phase.label} {verb} by {user}",
+                    "blocks": blocks,
+                },
+            )
+        ]
+        owed += [
+            Owed(
+                f"decision:{rid}:dm:{i}",
+                "chat.update",
+                {"channel": dm["channel"], "ts": dm["ts"], "text": f"{phase.label} {verb} by {user}", "blocks": blocks},
+            )
+            for i, dm in enumerate(request.dm_messages)
+        ]
+
+        def post(suffix: str, text: str, blks: list[dict[str, Any]]) -> Owed:
+            return Owed(
+                f"decision:{rid}:{suffix}",
+                "chat.postMessage",
+                {
+                    "channel": channel,
+                    "thread_ts": root,
+                    "text": text,
+                    "blocks": blks,
+                    "unfurl_links": False,
+                    "unfurl_media": False,
+                },
+            )
+
+        if decision == "approve":
+            owed.append(
+                post(
+                    "finished",
+                    f"{phase.label} finished",
+                    [release_blocks.section(release_blocks.phase_finished_text(phase, user, at))],
+                )
+            )
+        after = replace(release_view(release), phase=t.after.phase, state=t.after.state)
+        owed.append(
+            Owed(
+                f"decision:{rid}:root",
+                "chat.update",
+                {
+                    "channel": channel,
+                    "ts": root,
+                    "text": release_blocks.root_text(after),
+                    "blocks": release_blocks.root_blocks(after),
+                },
+            )
+        )
+        if t.after.state is State.RUNNING:
+            cfg = release_policy(release).phase(t.after.phase)
+            owed.append(
+                post(
+                    "started",
+                    f"{t.after.phase.label} started for {release.name}",
+                    release_blocks.phase_started_blocks(
+                        after, cfg.owners.primary, format_duration(cfg.sla_delta), self._scope(release, t.after.phase)
+                    ),
+                )
+            )
+        elif t.after.state in (State.COMPLETED, State.REJECTED):
+            decisions = [decision_view(d) for d in await self.store.decisions(release.id or 0)]
+            decisions.append(DecisionView(phase=phase.value, decision=decision, by=user, at=at, comment=comment))
+            owed.append(
+                post(
+                    "summary",
+                    f"{release.name}: {release_blocks.state_words(t.after.state)}",
+                    release_blocks.final_summary_blocks(after, decisions),
+                )
+            )
+        return owed
+
+    def _decided_blocks(
         self, request: ApprovalRequest, release: Release, decision: str, user: str, at: datetime, comment: str | None
-    ) -> None:
-        if not request.message_ts:
-            return
-        results = [GateResult.from_dict(d) for d in request.gate_snapshot]
+    ) -> list[dict[str, object]]:
         policy = release_policy(release)
         phase = Phase(request.phase)
-        blocks = gate_blocks.results_blocks(
+        return gate_blocks.results_blocks(
             release_name=release.name,
             phase=phase,
-            results=results,
+            results=[GateResult.from_dict(d) for d in request.gate_snapshot],
             owners=policy.owners(phase).primary,
             request_id=None,
             run_id=request.phase_run_id,
             sla_text=format_duration(policy.phase(phase).sla_delta),
             decided_line=gate_blocks.decided_line(decision, user, at, comment),
         )
+
+    async def _rewrite_request(
+        self, request: ApprovalRequest, release: Release, decision: str, user: str, at: datetime, comment: str | None
+    ) -> None:
+        if not request.message_ts:
+            return
+        phase = Phase(request.phase)
+        blocks = self._decided_blocks(request, release, decision, user, at, comment)
         verb = "approved" if decision == "approve" else "rejected"
         await self._safe(
             "rewriting the approval message",

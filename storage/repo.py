@@ -28,6 +28,7 @@ from storage.models import (
     Release,
     SeenEvent,
 )
+from storage.outbox import enqueue
 from storage.timers import cancel_for, schedule
 
 # Pausing keeps the open approval request: after resume the same buttons work again.
@@ -64,6 +65,15 @@ class AuditNote:
     action: str
     outcome: str
     detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Owed:
+    """A Slack call owed because of a state change, enqueued in the outbox in the same transaction."""
+
+    key: str  # names the fact announced, so the same announcement is never owed twice
+    method: str
+    args: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -477,6 +487,7 @@ class Store:
         run_outcome: str,
         start_next_run: bool,
         note: AuditNote,
+        owed: Sequence[Owed] = (),
     ) -> DecideResult:
         async with self.sessions.begin() as s:
             res = await s.execute(
@@ -520,6 +531,8 @@ class Store:
             assert release is not None
             decided_view = Release.model_validate(release.model_dump() | {"phase": request.phase})
             await self._append_audit(s, note, now, decided_view)
+            for o in owed:
+                await enqueue(s, o.key, o.method, o.args, request.release_id, now=now)
             return DecideResult(True, row, None, next_run)
 
     async def escalate(
