@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -124,6 +124,7 @@ async def build_bot(settings: Settings, policy: Policy, *, clock: Clock = utcnow
         clock=clock,
         worker_id=default_worker_id(),
         poll_seconds=min(1.0, settings.tick_seconds),
+        lease=timedelta(seconds=settings.outbox_lease_seconds),
     )
     slack = Slack(client, outbox)
     bolt = AsyncApp(
@@ -147,7 +148,12 @@ async def build_bot(settings: Settings, policy: Policy, *, clock: Clock = utcnow
     lifecycle.evaluators = {Phase.CANARY: traffic_gates.canary, Phase.GLOBAL: traffic_gates.global_}
     lifecycle.charts = traffic_gates.charts
     register(bolt, lifecycle)
-    timers = TimerLoop(TimerStore(engine), clock=clock, tick_seconds=settings.tick_seconds)
+    timers = TimerLoop(
+        TimerStore(engine),
+        clock=clock,
+        tick_seconds=settings.tick_seconds,
+        claim_timeout=timedelta(seconds=settings.timer_claim_timeout),
+    )
     timers.register(SLA_ESCALATE, lifecycle.on_sla_escalate)
     timers.register(SLA_PAUSE, lifecycle.on_sla_pause)
     timers.register(REVIEW_TIMER, lifecycle.on_review_due)

@@ -34,12 +34,13 @@ from bot.views import decision_view, release_policy, release_view, snapshot
 from gates.acceptance import Acceptance, accepted_keys, apply_acceptances, finding_key
 from gates.bundle import Bundle, BundleError
 from gates.durations import format_duration, parse_duration
-from gates.phases import Event, Phase, Refused, State, Transition, apply
+from gates.phases import TERMINAL, Event, Phase, Refused, State, Transition, apply
 from gates.policy import CanaryPhase, GlobalPhase, ImageBudgetConfig, Policy
 from gates.ramp import position, region_split, settled
 from gates.result import GateResult, Status, worst
 from storage.evidence import ContentStore
 from storage.models import ApprovalRequest, PhaseRun, Release, Timer
+from storage.outbox import ref_channel, ref_ts
 from storage.repo import SLA_PAUSE, AlreadyActive, AuditNote, Owed, StateChange, Store
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ Clock = Callable[[], datetime]
 BOT = "releasegate"
 REVIEW_TIMER = "report.review"
 REVIEW_AFTER = timedelta(hours=24)
+TERMINAL_STATES = frozenset(s.value for s in TERMINAL)
 RECONCILE_TIMER = "traffic.reconcile"
 OBSERVE_TIMER = "observe.sla"
 RECONCILE_AFTER = timedelta(seconds=15)
@@ -166,10 +168,12 @@ class Lifecycle:
             ),
         )
 
-    async def _thread(self, release: Release, text: str, blocks: list[dict[str, Any]] | None = None) -> str | None:
+    async def _thread(
+        self, release: Release, text: str, blocks: list[dict[str, Any]] | None = None, *, key: str | None = None
+    ) -> str | None:
         result: str | None = await self._safe(
             f"posting to the thread of {release.name}",
-            self.slack.post(release.channel_id, text, blocks, thread_ts=release.root_ts),
+            self.slack.post(release.channel_id, text, blocks, thread_ts=release.root_ts, key=key),
         )
         return result
 
@@ -214,15 +218,24 @@ class Lifecycle:
                 f"See `/release status {name}`.",
             )
             return
+        await self._post_root(release)
+        await self._begin_phase(release, run)
+
+    async def _post_root(self, release: Release) -> None:
+        """The release's root message; its fixed outbox key makes a repeat after a crash a no-op."""
         view = release_view(release)
         root_ts = await self._safe(
-            f"posting root message of {name}",
-            self.slack.post(channel, release_blocks.root_text(view), release_blocks.root_blocks(view)),
+            f"posting root message of {release.name}",
+            self.slack.post(
+                release.channel_id,
+                release_blocks.root_text(view),
+                release_blocks.root_blocks(view),
+                key=f"release:{release.id}:root",
+            ),
         )
         if root_ts:
             await self.store.set_root_ts(release.id or 0, root_ts)
             release.root_ts = root_ts
-        await self._begin_phase(release, run)
 
     def _scope(self, release: Release, phase: Phase) -> str:
         scope = f"{len(release.bundle.get('images', []))} image(s)"
@@ -476,7 +489,7 @@ class Lifecycle:
             sla_text=format_duration(cfg.sla_delta),
         )
         text = f"{phase.label} gates for {release.name}: {gate_blocks.summary_text(results)}"
-        ts = await self._thread(release, text, blocks)
+        ts = await self._thread(release, text, blocks, key=f"request:{request.id}:post" if request else None)
         if ts and request and request.id:
             await self.store.set_approval_message(request.id, ts)
         await self._upload_artifacts(release, run, policy)
@@ -790,7 +803,7 @@ class Lifecycle:
             Owed(
                 f"decision:{rid}:dm:{i}",
                 "chat.update",
-                {"channel": dm["channel"], "ts": dm["ts"], "text": f"{phase.label} {verb} by {user}", "blocks": blocks},
+                {**_dm_target(dm), "text": f"{phase.label} {verb} by {user}", "blocks": blocks},
             )
             for i, dm in enumerate(request.dm_messages)
         ]
@@ -882,10 +895,20 @@ class Lifecycle:
             self.slack.update(request.channel_id, request.message_ts, f"{phase.label} {verb} by {user}", blocks),
         )
         for dm in request.dm_messages:
-            await self._safe(
-                "rewriting an escalation DM",
-                self.slack.update(dm["channel"], dm["ts"], f"{phase.label} {verb} by {user}", blocks),
-            )
+            where = await self._dm_landed(dm)
+            if where is not None:
+                await self._safe(
+                    "rewriting an escalation DM",
+                    self.slack.update(where[0], where[1], f"{phase.label} {verb} by {user}", blocks),
+                )
+
+    async def _dm_landed(self, dm: dict[str, Any]) -> tuple[str, str] | None:
+        if "key" not in dm:
+            return str(dm["channel"]), str(dm["ts"])
+        if self.slack.outbox is None:
+            return None
+        row = await self._safe("finding an escalation DM", self.slack.outbox.wait_sent(dm["key"], timeout=10))
+        return (str(row.result_channel), str(row.result_ts)) if row is not None else None
 
     async def _already_decided_text(self, request: ApprovalRequest) -> str:
         d = await self.store.decision_for(request.id or 0)
@@ -1152,22 +1175,11 @@ class Lifecycle:
         # Four-eyes: the requester is never asked to approve their own release.
         backups = await self._members(cfg.owners.backup, exclude={release.requested_by})
         now = self.clock()
-        done = await self.store.escalate(
-            request.id,
-            from_level=0,
-            to_level=1,
-            now=now,
-            next_timer=(SLA_PAUSE, now + cfg.sla_delta),
-            note=AuditNote(BOT, "sla.escalate", "ok", {"request": request.id, "backups": backups, "sla": cfg.sla}),
-        )
-        if done is None:
-            return
         link = await self.slack.permalink(release.channel_id, release.root_ts) if release.root_ts else None
-        results = [GateResult.from_dict(d) for d in request.gate_snapshot]
         blocks = gate_blocks.results_blocks(
             release_name=release.name,
             phase=phase,
-            results=results,
+            results=[GateResult.from_dict(d) for d in request.gate_snapshot],
             owners=cfg.owners.backup,
             request_id=request.id,
             run_id=request.phase_run_id,
@@ -1178,23 +1190,52 @@ class Lifecycle:
             f"from {release_blocks.mentions(cfg.owners.primary)}. You are a backup approver."
             + (f" <{link}|Open the thread>" if link else "")
         )
-        for user in backups:
-            sent = await self._safe(
-                f"DMing backup {user}",
-                self.slack.dm(user, f"{release.name}: {phase.label} needs a decision", [intro, *blocks]),
-            )
-            if sent:
-                await self.store.add_dm_message(request.id, sent[0], sent[1], user)
         who = release_blocks.mentions(backups) if backups else "nobody (no backup approver besides the requester)"
-        await self._thread(
-            release,
-            f"{release.name}: escalated",
-            [
-                release_blocks.section(
-                    f"⏰ No {phase.label} decision within {format_duration(cfg.sla_delta)}: escalated to {who}."
+        # The DMs and the thread note are owed in the escalation's own transaction: a crash after it
+        # still delivers them, and a timer that fires twice cannot send them twice.
+        dms = [{"key": f"request:{request.id}:dm:{user}", "user": user} for user in backups]
+        owed = [
+            Owed(
+                dm["key"],
+                "chat.postMessage",
+                {
+                    "channel": dm["user"],
+                    "text": f"{release.name}: {phase.label} needs a decision",
+                    "blocks": [intro, *blocks],
+                },
+            )
+            for dm in dms
+        ]
+        if release.root_ts:
+            owed.append(
+                Owed(
+                    f"request:{request.id}:escalated",
+                    "chat.postMessage",
+                    {
+                        "channel": release.channel_id,
+                        "thread_ts": release.root_ts,
+                        "text": f"{release.name}: escalated",
+                        "blocks": [
+                            release_blocks.section(
+                                f"⏰ No {phase.label} decision within {format_duration(cfg.sla_delta)}: "
+                                f"escalated to {who}."
+                            )
+                        ],
+                    },
                 )
-            ],
+            )
+        done = await self.store.escalate(
+            request.id,
+            from_level=0,
+            to_level=1,
+            now=now,
+            next_timer=(SLA_PAUSE, now + cfg.sla_delta),
+            note=AuditNote(BOT, "sla.escalate", "ok", {"request": request.id, "backups": backups, "sla": cfg.sla}),
+            owed=owed,
+            dm_messages=dms,
         )
+        if done is not None:
+            self.outbox_kick()
 
     async def on_sla_pause(self, timer: Timer) -> None:
         """Second SLA passed: pause the rollout (Canary holds its traffic) and tell every owner."""
@@ -1248,16 +1289,43 @@ class Lifecycle:
     # -- recovery ------------------------------------------------------------------------
 
     async def recover(self) -> int:
-        """After a restart: phases whose gates were running when we stopped run again."""
+        """After a restart: finish what a crash interrupted.
+
+        Gates that were running run again; a root message or an approval request that was recorded
+        but never posted is posted now (under the same outbox key, so one that did go out is not
+        posted twice).
+        """
         count = 0
         log.info("looking for releases interrupted by the last stop")
         for r in await self.store.list_releases(limit=500):
+            if r.state in TERMINAL_STATES:
+                continue
+            if not r.root_ts:
+                await self._post_root(r)
+            request = await self.store.open_request(r.id or 0)
+            if (
+                request is not None
+                and not request.message_ts
+                and r.state in (State.AWAITING.value, State.BLOCKED.value)
+            ):
+                run = await self.store.current_run(r.id or 0)
+                if run is not None:
+                    results = [GateResult.from_dict(d) for d in request.gate_snapshot]
+                    await self._post_results(r, run, results, request, release_policy(r))
+                    count += 1
             if r.state == State.RUNNING.value:
                 run = await self.store.current_run(r.id or 0)
                 if run is not None and run.outcome == "running":
                     self.spawn(self.run_gates(r.id or 0, run.id or 0), f"gates:{r.name}:recover")
                     count += 1
         return count
+
+
+def _dm_target(dm: dict[str, Any]) -> dict[str, Any]:
+    """Where an escalation DM landed: known ids, or references the outbox fills in once it is sent."""
+    if "key" in dm:
+        return {"channel": ref_channel(dm["key"]), "ts": ref_ts(dm["key"])}
+    return {"channel": dm["channel"], "ts": dm["ts"]}
 
 
 def _declares_logo(release: Release) -> bool:

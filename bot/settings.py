@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     workers: int = Field(default=0, alias="RELEASEGATE_WORKERS", ge=0, le=64)
     # How often the timer loop looks for due work (seconds). Tests use fractions.
     tick_seconds: float = Field(default=2.0, alias="RELEASEGATE_TICK_SECONDS", gt=0)
+    # How long a replica that died holding a timer or an outbox row keeps it before another takes over.
+    timer_claim_timeout: float = Field(default=300.0, alias="RELEASEGATE_TIMER_CLAIM_TIMEOUT", gt=0)
+    outbox_lease_seconds: float = Field(default=45.0, alias="RELEASEGATE_OUTBOX_LEASE_SECONDS", gt=0)
     # -- audit inspector --
     # Ed25519 private key (base64 of the 32-byte seed, PEM text or a PEM file path). Kept out of the
     # database on purpose: whoever can write the database must not be able to re-sign history.

@@ -47,16 +47,21 @@ class Slack:
         self.outbox = outbox
         self.send_timeout = send_timeout
 
-    async def _owe(self, method: str, args: dict[str, Any]) -> OutboxMessage:
+    async def _owe(self, method: str, args: dict[str, Any], key: str | None = None) -> OutboxMessage:
+        """Enqueue and wait until sent. With a ``key`` naming the fact, owing it again (e.g. on
+        recovery after a crash) returns the message already sent instead of posting a second one."""
         assert self.outbox is not None
         # A bot built without start() (a one-off CLI run) still gets its messages delivered.
         await self.outbox.start()
-        key = f"{method}:{uuid.uuid4().hex}"
+        key = key or f"{method}:{uuid.uuid4().hex}"
         await self.outbox.store.enqueue(key, method, {k: v for k, v in args.items() if v is not None})
         self.outbox.kick()
         return await self.outbox.wait_sent(key, timeout=self.send_timeout)
 
-    async def post(self, channel: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None) -> str:
+    async def post(
+        self, channel: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None,
+        *, key: str | None = None,
+    ) -> str:
         args = {
             "channel": channel,
             "text": text,
@@ -66,7 +71,7 @@ class Slack:
             "unfurl_media": False,
         }
         if self.outbox is not None:
-            return str((await self._owe("chat.postMessage", args)).result_ts)
+            return str((await self._owe("chat.postMessage", args, key)).result_ts)
         resp = await self.client.chat_postMessage(**args)
         return str(resp["ts"])
 

@@ -545,6 +545,8 @@ class Store:
         now: datetime,
         next_timer: tuple[str, datetime] | None,
         change: StateChange | None = None,
+        owed: Sequence[Owed] = (),
+        dm_messages: list[dict[str, Any]] | None = None,
     ) -> tuple[ApprovalRequest, Release] | None:
         """Move an open request up one escalation level, exactly once (compare-and-set on the level).
 
@@ -578,11 +580,16 @@ class Store:
                     key=f"{kind}:{request_id}:{to_level}:{int(due.timestamp())}",
                     now=now,
                 )
+            if dm_messages is not None:
+                request.dm_messages = [*request.dm_messages, *dm_messages]
+                s.add(request)
             release = await s.get(Release, request.release_id)
             assert release is not None
             await s.refresh(release)
             await s.refresh(request)
             await self._append_audit(s, note, now, release)
+            for o in owed:
+                await enqueue(s, o.key, o.method, o.args, request.release_id, now=now)
             return request, release
 
     async def restart_sla(self, request_id: int, due: datetime, now: datetime) -> bool:

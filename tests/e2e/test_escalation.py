@@ -27,6 +27,7 @@ async def test_backup_is_dmed_then_release_pauses_then_resume_and_backup_decides
     await _short_sla(env, sla="1.5s")
     await env.start("summer-hero")
     await wait_until(lambda: "escalated to" in env.thread_text("summer-hero"), timeout=20)
+    await wait_until(lambda: bool(env.standin.dms(BACKUP)), timeout=20)  # sent beside the thread note
     dm = env.standin.dms(BACKUP)[0]
     assert "backup approver" in dm.rendered and "Approve" in dm.rendered
     assert f"escalated to <@{BACKUP}>" in env.thread_text("summer-hero")
