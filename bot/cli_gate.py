@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.policy_file import inline_terms
 from bot.preview_runner import PreviewReport, default_workers, run_preview
 from gates.bundle import Bundle, BundleError, parse_bundle
 from gates.policy import Policy, PolicyError, default_policy, parse_policy
@@ -82,7 +83,7 @@ def load_policy(explicit: str | None) -> Policy:
             raise BadInput(f"--policy {path}: not found")
         return default_policy()
     try:
-        return parse_policy(path.read_text(encoding="utf-8"), source=str(path))
+        return inline_terms(parse_policy(path.read_text(encoding="utf-8"), source=str(path)), path.parent)
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"{path}: cannot read ({exc})") from None
     except PolicyError as exc:

@@ -74,6 +74,9 @@ class AccessibilityConfig(_Strict):
 class SensitivityConfig(_Strict):
     max_findings: int = Field(default=0, ge=0)
     terms_file: str | None = None
+    # The team terms themselves (YAML). The bot fills this in from ``terms_file`` when it loads the
+    # policy, so the gate stays free of I/O and the release's policy snapshot records the exact terms.
+    terms_text: str | None = None
     # Findings below this severity are reported but do not count; critical ones always count.
     min_severity: Literal["info", "warning", "critical"] = "warning"
 
@@ -324,6 +327,15 @@ def parse_policy(text: str, source: str = "policy.yml") -> Policy:
     for phase in (policy.phases.preview, policy.phases.canary, policy.phases.global_):
         parse_duration(phase.sla)
     return policy
+
+
+def with_terms_text(policy: Policy, text: str) -> Policy:
+    """The policy with the Preview sensitivity gate's team terms inlined (see SensitivityConfig)."""
+    gates = policy.phases.preview.gates
+    assert gates.sensitivity is not None
+    sensitivity = gates.sensitivity.model_copy(update={"terms_text": text})
+    preview = policy.phases.preview.model_copy(update={"gates": gates.model_copy(update={"sensitivity": sensitivity})})
+    return policy.model_copy(update={"phases": policy.phases.model_copy(update={"preview": preview})})
 
 
 def default_policy() -> Policy:

@@ -325,6 +325,12 @@ class SensitivityGate:
 
     def terms_for(self, config: SensitivityConfig) -> TermsPolicy:
         """The compiled policy for ``config``; raises TermsError if the team file is unusable."""
+        if config.terms_text is not None:
+            source = config.terms_file or "policy terms_text"
+            key = f"text:{hash(config.terms_text)}"
+            if key not in self._cache:
+                self._cache[key] = parse_terms(config.terms_text, source)
+            return self._cache[key]
         if config.terms_file is None:
             return default_terms()
         cached = self._cache.get(config.terms_file)
