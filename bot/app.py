@@ -7,6 +7,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
@@ -18,9 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import api, inspector
 from bot.checkpoints import maybe_checkpoint
 from bot.drill import DRILL_TIMER, drills_for
+from bot.escalation import on_sla_escalate, on_sla_pause
 from bot.lifecycle import OBSERVE_TIMER, RECONCILE_TIMER, REVIEW_TIMER, Clock, Lifecycle
 from bot.listeners.register import register
 from bot.metrics_source import make_metrics_source
+from bot.observation import on_observe_sla
 from bot.outbox_sender import OutboxSender
 from bot.preview_runner import default_workers
 from bot.settings import Settings
@@ -154,11 +157,11 @@ async def build_bot(settings: Settings, policy: Policy, *, clock: Clock = utcnow
         tick_seconds=settings.tick_seconds,
         claim_timeout=timedelta(seconds=settings.timer_claim_timeout),
     )
-    timers.register(SLA_ESCALATE, lifecycle.on_sla_escalate)
-    timers.register(SLA_PAUSE, lifecycle.on_sla_pause)
+    timers.register(SLA_ESCALATE, partial(on_sla_escalate, lifecycle))
+    timers.register(SLA_PAUSE, partial(on_sla_pause, lifecycle))
     timers.register(REVIEW_TIMER, lifecycle.on_review_due)
     timers.register(RECONCILE_TIMER, lifecycle.on_reconcile_traffic)
-    timers.register(OBSERVE_TIMER, lifecycle.on_observe_sla)
+    timers.register(OBSERVE_TIMER, partial(on_observe_sla, lifecycle))
     lifecycle.settings = settings
     lifecycle.outbox_kick = outbox.kick
     timers.register(DRILL_TIMER, drills_for(lifecycle).on_timer)

@@ -78,7 +78,7 @@ class TimedSlack(Slack):
     """Times the calls the lifecycle makes; behaviour is the wrapped client's."""
 
     def __init__(self, inner: Slack, calls: list[SlackCall]) -> None:
-        super().__init__(inner.client)
+        super().__init__(inner.client, inner.outbox)
         self.inner = inner
         self.calls = calls
 
@@ -92,8 +92,18 @@ class TimedSlack(Slack):
         finally:
             self.calls.append(SlackCall(method, channel, time.perf_counter() - started, ok))
 
-    async def post(self, channel: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None) -> str:
-        return await self._timed("chat.postMessage", channel, self.inner.post(channel, text, blocks, thread_ts))
+    async def post(
+        self,
+        channel: str,
+        text: str,
+        blocks: Blocks | None = None,
+        thread_ts: str | None = None,
+        *,
+        key: str | None = None,
+    ) -> str:
+        return await self._timed(
+            "chat.postMessage", channel, self.inner.post(channel, text, blocks, thread_ts, key=key)
+        )
 
     async def update(self, channel: str, ts: str, text: str, blocks: Blocks | None = None) -> None:
         await self._timed("chat.update", channel, self.inner.update(channel, ts, text, blocks))
@@ -133,8 +143,9 @@ async def _no_gates(release: Release, run: PhaseRun, policy: Policy) -> list[Gat
     return []
 
 
-def synthetic_canary(release: str, policy: Policy, started_at: datetime, now: datetime,
-                     n_per_arm: int, seed: int = 7) -> list[GateResult]:
+def synthetic_canary(
+    release: str, policy: Policy, started_at: datetime, now: datetime, n_per_arm: int, seed: int = 7
+) -> list[GateResult]:
     """The real Canary gates on synthetic RUM with a 40% slower LCP (CPU work: call in a thread).
 
     Synthetic data is complete the moment it exists, so the observation window and the sample
@@ -145,8 +156,13 @@ def synthetic_canary(release: str, policy: Policy, started_at: datetime, now: da
     data = CohortPair.from_samples(batch.accepted)
     canary = policy.phases.canary
     lcp = canary.gates.lcp_p75 or P75Config(max_increase_ms=150)
-    cfg = canary.model_copy(update={"observe": "0.001s", "min_samples": n_per_arm,
-                                    "gates": canary.gates.model_copy(update={"lcp_p75": lcp})})
+    cfg = canary.model_copy(
+        update={
+            "observe": "0.001s",
+            "min_samples": n_per_arm,
+            "gates": canary.gates.model_copy(update={"lcp_p75": lcp}),
+        }
+    )
     assert isinstance(cfg.gates, CanaryGates)
     return evaluate_canary(data, cfg, Window(started_at, max(now, started_at + timedelta(milliseconds=1))), now)
 
@@ -154,8 +170,7 @@ def synthetic_canary(release: str, policy: Policy, started_at: datetime, now: da
 class SyntheticCanary:
     """Canary evaluator for the drill release; every other release goes to the normal one."""
 
-    def __init__(self, release: str, fallback: PhaseEvaluator, clock: Callable[[], datetime],
-                 n_per_arm: int) -> None:
+    def __init__(self, release: str, fallback: PhaseEvaluator, clock: Callable[[], datetime], n_per_arm: int) -> None:
         self.release = release
         self.fallback = fallback
         self.clock = clock
@@ -172,10 +187,16 @@ class SyntheticCanary:
             return await self.fallback(release, run, policy)
         if self.failure_visible_at is None:
             # Inconclusive holds the phase open (neither approved nor rolled back) until the drill acts.
-            return [GateResult(gate="drill", status=Status.INCONCLUSIVE,
-                               summary="game-day drill: waiting for the synthetic traffic")]
-        results = await asyncio.to_thread(synthetic_canary, release.name, policy, run.started_at, self.clock(),
-                                          self.n_per_arm)
+            return [
+                GateResult(
+                    gate="drill",
+                    status=Status.INCONCLUSIVE,
+                    summary="game-day drill: waiting for the synthetic traffic",
+                )
+            ]
+        results = await asyncio.to_thread(
+            synthetic_canary, release.name, policy, run.started_at, self.clock(), self.n_per_arm
+        )
         if self.detected_at is None and any(r.status is Status.FAIL for r in results):
             self.detected_at = self.clock()
             self.results = results
@@ -247,8 +268,16 @@ class DrillRunner:
         detail: dict[str, Any] = {"lcp_shift": LCP_SHIFT, "n_per_arm": opts.n_per_arm}
         if opts.timer_id is not None:
             detail["timer_id"] = opts.timer_id
-        record = DrillRun(release_name=name, channel_id=opts.channel, started_by=opts.user, started_at=started,
-                          finished_at=started, outcome="error", engine=traffic.name, detail=detail)
+        record = DrillRun(
+            release_name=name,
+            channel_id=opts.channel,
+            started_by=opts.user,
+            started_at=started,
+            finished_at=started,
+            outcome="error",
+            engine=traffic.name,
+            detail=detail,
+        )
         lc.slack, lc.traffic = TimedSlack(original[0], calls), traffic
         lc.evaluators[Phase.CANARY] = canary
         try:
@@ -273,29 +302,52 @@ class DrillRunner:
         recent = await self.store.recent(limit=1)
         previous = recent[0] if recent else None
         await self.store.add(record)
-        await lc.store.audit(AuditNote(ACTOR, "drill.finished", record.outcome, {
-            "drill": record.id, "release": name, "approver_response_s": record.approver_response_s,
-            "rollback_engine_s": record.rollback_engine_s, "slack_p95_s": record.slack_p95_s}), lc.clock(), None)
+        await lc.store.audit(
+            AuditNote(
+                ACTOR,
+                "drill.finished",
+                record.outcome,
+                {
+                    "drill": record.id,
+                    "release": name,
+                    "approver_response_s": record.approver_response_s,
+                    "rollback_engine_s": record.rollback_engine_s,
+                    "slack_p95_s": record.slack_p95_s,
+                },
+            ),
+            lc.clock(),
+            None,
+        )
         try:
-            await lc.slack.post(opts.channel, f"Game-day drill report: {name} {record.outcome}",
-                                report_blocks(record, previous))
+            await lc.slack.post(
+                opts.channel, f"Game-day drill report: {name} {record.outcome}", report_blocks(record, previous)
+            )
         except Exception:
             # The numbers are stored either way; `/release drill history` shows them.
             log.exception("could not post the report of drill %s", name)
         return record
 
-    async def _script(self, opts: DrillOptions, name: str, record: DrillRun, traffic: TimedTraffic,
-                      canary: SyntheticCanary) -> None:
+    async def _script(
+        self, opts: DrillOptions, name: str, record: DrillRun, traffic: TimedTraffic, canary: SyntheticCanary
+    ) -> None:
         lc = self.lc
         policy = lc.policy
         preview = policy.phases.preview
-        approve_timeout = opts.approve_timeout if opts.approve_timeout is not None else \
-            2 * preview.sla_delta.total_seconds() + 60
-        await lc.slack.post(opts.channel, f"Game-day drill {name} starting", [section(
-            f"🧯 *Game-day drill* `{name}` started by <@{opts.user}>. It is a real release of sample images "
-            f"with a Canary that will be made to fail on purpose. Preview owners: decide on it as you would on "
-            f"a real one (within {format_duration(timedelta(seconds=approve_timeout))}). Nothing reaches users: "
-            f"the Canary is rolled back by the gates.")])
+        approve_timeout = (
+            opts.approve_timeout if opts.approve_timeout is not None else 2 * preview.sla_delta.total_seconds() + 60
+        )
+        await lc.slack.post(
+            opts.channel,
+            f"Game-day drill {name} starting",
+            [
+                section(
+                    f"🧯 *Game-day drill* `{name}` started by <@{opts.user}>. It is a real release of sample images "
+                    f"with a Canary that will be made to fail on purpose. Preview owners: decide on it as you would on "
+                    f"a real one (within {format_duration(timedelta(seconds=approve_timeout))}). "
+                    "Nothing reaches users: the Canary is rolled back by the gates."
+                )
+            ],
+        )
         await asyncio.to_thread(summer_hero, lc.releases_dir, name)
         await lc.start(name, opts.channel, opts.user)
         release = await lc.store.latest_release(name)
@@ -346,19 +398,21 @@ class DrillRunner:
             return
         record.rollback_engine_s = round((at_zero - visible).total_seconds(), 3)
         fresh = await lc.store.release(rid)
-        record.outcome = "completed" if fresh is not None and fresh.state == State.ROLLED_BACK.value \
-            else "rollback_not_seen"
+        record.outcome = (
+            "completed" if fresh is not None and fresh.state == State.ROLLED_BACK.value else "rollback_not_seen"
+        )
 
     async def _abandon(self, release_id: int, why: str) -> None:
         """Close the drill release nobody decided on, so it does not wait (and escalate) forever."""
         release = await self.lc.store.release(release_id)
-        if release is None or release.state in (s.value for s in (State.COMPLETED, State.REJECTED,
-                                                                  State.ROLLED_BACK)):
+        if release is None or release.state in (s.value for s in (State.COMPLETED, State.REJECTED, State.ROLLED_BACK)):
             return
         await self.lc.store.transition(
-            release_id, StateChange(release.phase, release.state, release.phase, State.REJECTED.value,
-                                    None),
-            AuditNote(ACTOR, "drill.abandoned", "ok", {"why": why}), self.lc.clock())
+            release_id,
+            StateChange(release.phase, release.state, release.phase, State.REJECTED.value, None),
+            AuditNote(ACTOR, "drill.abandoned", "ok", {"why": why}),
+            self.lc.clock(),
+        )
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -369,9 +423,12 @@ class DrillRunner:
         if timer.id is not None:
             self._seen_timers.add(timer.id)
         p = timer.payload
-        opts = DrillOptions(channel=str(p["channel"]), user=str(p.get("user") or ACTOR),
-                            approve_timeout=float(p["approve_timeout"]) if p.get("approve_timeout") else None,
-                            timer_id=timer.id)
+        opts = DrillOptions(
+            channel=str(p["channel"]),
+            user=str(p.get("user") or ACTOR),
+            approve_timeout=float(p["approve_timeout"]) if p.get("approve_timeout") else None,
+            timer_id=timer.id,
+        )
         self.lc.spawn(self._run_quietly(opts), f"drill:{timer.id}")
 
     async def _run_quietly(self, opts: DrillOptions) -> None:
@@ -431,8 +488,13 @@ def _delta(now: float | None, before: float | None) -> str:
     return f" ({'+' if diff >= 0 else '−'}{_s(abs(diff))} vs last drill)"
 
 
-OUTCOME = {"completed": "✅ completed", "no_response": "⏰ no approver response", "rejected": "❌ rejected by approver",
-           "rollback_not_seen": "⚠️ rollback not confirmed", "error": "💥 drill error"}
+OUTCOME = {
+    "completed": "✅ completed",
+    "no_response": "⏰ no approver response",
+    "rejected": "❌ rejected by approver",
+    "rollback_not_seen": "⚠️ rollback not confirmed",
+    "error": "💥 drill error",
+}
 
 
 def report_blocks(r: DrillRun, previous: DrillRun | None = None) -> list[dict[str, Any]]:
@@ -461,18 +523,24 @@ def history_table(rows: Sequence[DrillRun]) -> str:
     head = f"{'started (UTC)':<17} {'outcome':<17} {'approver':>9} {'slack p95':>9} {'detect':>7} {'→ 0%':>7}"
     out = [head, "-" * len(head)]
     for r in rows:
-        out.append(f"{r.started_at.astimezone(UTC):%Y-%m-%d %H:%M} {r.outcome:<17} {_s(r.approver_response_s):>9} "
-                   f"{_s(r.slack_p95_s):>9} {_s(r.rollback_detect_s):>7} {_s(r.rollback_engine_s):>7}")
+        out.append(
+            f"{r.started_at.astimezone(UTC):%Y-%m-%d %H:%M} {r.outcome:<17} {_s(r.approver_response_s):>9} "
+            f"{_s(r.slack_p95_s):>9} {_s(r.rollback_detect_s):>7} {_s(r.rollback_engine_s):>7}"
+        )
     return "\n".join(out)
 
 
 def history_blocks(rows: Sequence[DrillRun]) -> list[dict[str, Any]]:
     if not rows:
         return [section("No game-day drill has run yet. `/release drill` runs one.")]
-    return [header("Game-day drills (newest first)"),
-            section(f"```{history_table(rows)}```"),
-            section("Approver = Preview request → decision. Detect = failure visible → failing verdict. "
-                    "→ 0% = failure visible → traffic engine confirmed 0%.")]
+    return [
+        header("Game-day drills (newest first)"),
+        section(f"```{history_table(rows)}```"),
+        section(
+            "Approver = Preview request → decision. Detect = failure visible → failing verdict. "
+            "→ 0% = failure visible → traffic engine confirmed 0%."
+        ),
+    ]
 
 
 # -- CLI: `releasegate drill` asks the running bot (it owns Slack's request URL) -------------
@@ -484,8 +552,9 @@ def add_drill_parser(sub: Any) -> None:
     p.add_argument("--channel", help="Slack channel ID for the drill (required for run)")
     p.add_argument("--user", default=ACTOR, help="who the drill is started as (a Slack user ID)")
     p.add_argument("--approve-timeout", default=None, help="how long Preview owners get, e.g. 20m")
-    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
-                   help="wait up to this long for the report and print it")
+    p.add_argument(
+        "--wait", type=float, default=0.0, metavar="SECONDS", help="wait up to this long for the report and print it"
+    )
 
 
 def drill_main(args: argparse.Namespace, settings: Settings) -> int:
@@ -507,8 +576,8 @@ async def _drill_cli(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         timeout = parse_duration(args.approve_timeout).total_seconds() if args.approve_timeout else None
         timer_id = await TimerStore(engine).schedule(
-            DRILL_TIMER, 0, datetime.now(UTC),
-            {"channel": args.channel, "user": args.user, "approve_timeout": timeout})
+            DRILL_TIMER, 0, datetime.now(UTC), {"channel": args.channel, "user": args.user, "approve_timeout": timeout}
+        )
         print(f"drill requested (timer {timer_id}); the running bot starts it on its next tick")
         if args.wait <= 0:
             return 0

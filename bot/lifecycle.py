@@ -31,7 +31,7 @@ from bot.slack_client import Slack
 from bot.traffic.advice import AdviceOnly
 from bot.traffic.protocol import Split, TrafficController
 from bot.views import decision_view, release_policy, release_view, snapshot
-from gates.acceptance import Acceptance, accepted_keys, apply_acceptances, finding_key
+from gates.acceptance import Acceptance, apply_acceptances
 from gates.bundle import Bundle, BundleError
 from gates.durations import format_duration, parse_duration
 from gates.phases import TERMINAL, Event, Phase, Refused, State, Transition, apply
@@ -41,7 +41,7 @@ from gates.result import GateResult, Status, worst
 from storage.evidence import ContentStore
 from storage.models import ApprovalRequest, PhaseRun, Release, Timer
 from storage.outbox import ref_channel, ref_ts
-from storage.repo import SLA_PAUSE, AlreadyActive, AuditNote, Owed, StateChange, Store
+from storage.repo import AlreadyActive, AuditNote, Owed, StateChange, Store
 
 log = logging.getLogger(__name__)
 
@@ -526,83 +526,6 @@ class Lifecycle:
                 key=f"{RECONCILE_TIMER}:{release.id}:{int(self.clock().timestamp())}",
             )
 
-    async def on_observe_sla(self, timer: Timer) -> None:
-        """The SLA ran out while Canary/Global is still inconclusive: ask the owners to extend or roll back."""
-        release = await self.store.release(timer.target_id)
-        run = await self.store.current_run(timer.target_id) if release else None
-        if release is None or run is None or run.id != timer.payload.get("run"):
-            return
-        if release.state != State.RUNNING.value:
-            return  # decided, awaiting approval, paused or over: nothing to ask
-        phase = Phase(release.phase)
-        cfg = release_policy(release).phase(phase)
-        open_gates = [r for r in self._last_results.get(run.id or 0, []) if r.status is Status.INCONCLUSIVE]
-        lines = [
-            f"⏳ *{phase.label} is still inconclusive* after {format_duration(cfg.sla_delta)} of observation "
-            f"at {release.traffic_percent:g}% traffic."
-        ]
-        lines += [f"• *{esc(r.gate)}*: {esc(r.summary)}" for r in open_gates[:8]]
-        lines.append(f"{release_blocks.mentions(cfg.owners.primary)}: extend the observation, or roll back.")
-        value = json.dumps({"release": release.id, "run": run.id})
-        blocks: list[dict[str, Any]] = [
-            release_blocks.section("\n".join(lines)),
-            {
-                "type": "actions",
-                "block_id": f"observe:{run.id}",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": "extend_observation",
-                        "style": "primary",
-                        "text": plain("Extend observation"),
-                        "value": value,
-                    },
-                    gate_blocks.rollback_button(release.name, phase, value),
-                ],
-            },
-        ]
-        await self.store.audit(
-            AuditNote(BOT, "observe.sla", "asked", {"run": run.id, "inconclusive": [r.gate for r in open_gates]}),
-            self.clock(),
-            release,
-        )
-        await self._thread(release, f"{release.name}: {phase.label} still inconclusive", blocks)
-
-    async def extend_observation(
-        self, release_id: int, run_id: int, user: str, reply: Callable[[str], Awaitable[None]]
-    ) -> None:
-        release = await self.store.release(release_id)
-        run = await self.store.current_run(release_id) if release else None
-        if release is None or run is None or run.id != run_id or release.state != State.RUNNING.value:
-            await reply("That observation is over; nothing changed.")
-            return
-        phase = Phase(release.phase)
-        cfg = release_policy(release).phase(phase)
-        if not await is_owner(self.slack, user, cfg.owners.primary + cfg.owners.backup):
-            await self.store.audit(
-                AuditNote(user, "observe.extend", "refused", {"why": "not an owner"}), self.clock(), release
-            )
-            await reply(f"Only the {phase.label} owners can extend the observation.")
-            return
-        now = self.clock()
-        await self.store.schedule_timer(
-            OBSERVE_TIMER,
-            release_id,
-            now + cfg.sla_delta,
-            payload={"run": run_id},
-            key=f"{OBSERVE_TIMER}:{run_id}:{int(now.timestamp() * 1000)}",
-        )
-        await self.store.audit(AuditNote(user, "observe.extend", "ok", {"run": run_id, "by": cfg.sla}), now, release)
-        await self._thread(
-            release,
-            f"{release.name}: observation extended",
-            [
-                release_blocks.section(
-                    f"⏳ Observation extended by <@{user}> for another {format_duration(cfg.sla_delta)}."
-                )
-            ],
-        )
-
     async def on_reconcile_traffic(self, timer: Timer) -> None:
         """Push the recorded split to the engines again; raising makes the timer loop retry with backoff."""
         release = await self.store.release(timer.target_id)
@@ -954,60 +877,6 @@ class Lifecycle:
 
     # -- owner commands ------------------------------------------------------------------
 
-    async def accept_finding(
-        self, request_id: int, user: str, key: str, reason: str, reply: Callable[[str], Awaitable[None]]
-    ) -> None:
-        """An owner accepts one finding; once it counts as accepted, the gates run again with it set aside."""
-        request = await self.store.approval_request(request_id)
-        release = await self.store.release(request.release_id) if request else None
-        if request is None or release is None or request.state != "awaiting":
-            await reply("This request is no longer open; nothing changed.")
-            return
-        owners = release_policy(release).owners(Phase(request.phase))
-        if not await is_owner(self.slack, user, owners.primary + owners.backup):
-            await self.store.audit(
-                AuditNote(user, "finding.accept", "refused", {"why": "not an owner"}), self.clock(), release
-            )
-            await reply("Only the phase owners can accept a finding. Your attempt was recorded.")
-            return
-        results = [GateResult.from_dict(d) for d in request.gate_snapshot]
-        finding = next((f for r in results for f in r.findings if finding_key(f) == key), None)
-        if finding is None:
-            await reply("That finding is not part of this request.")
-            return
-        if not await self.store.accept_finding(
-            release, finding_key=key, severity=finding.severity, by=user, reason=reason, now=self.clock()
-        ):
-            await reply("You already accepted that finding.")
-            return
-        all_acceptances = [
-            Acceptance(a.finding_key, a.by, a.reason) for a in await self.store.acceptances(release.id or 0)
-        ]
-        done = key in accepted_keys(all_acceptances, {key: finding.severity})
-        what = f"*{esc(finding.rule)}* on `{esc(finding.image_id or 'release')}`"
-        if not done:
-            await self._thread(
-                release,
-                f"{release.name}: finding accepted (1 of 2)",
-                [
-                    release_blocks.section(
-                        f"🛑 <@{user}> accepted critical finding {what}: “{esc(reason)}”. A critical finding needs a "
-                        f"second owner: {release_blocks.mentions(owners.primary + owners.backup)}."
-                    )
-                ],
-            )
-            return
-        await self._thread(
-            release,
-            f"{release.name}: finding accepted",
-            [
-                release_blocks.section(
-                    f"✅ <@{user}> accepted finding {what}: “{esc(reason)}”. Re-running the gates with it set aside."
-                )
-            ],
-        )
-        await self._transition(release, Event.RERUN, user, reply, reason=f"finding {key} accepted")
-
     async def rerun(self, request_id: int, user: str, reply: Callable[[str], Awaitable[None]]) -> None:
         request = await self.store.approval_request(request_id)
         release = await self.store.release(request.release_id) if request else None
@@ -1148,143 +1017,6 @@ class Lifecycle:
         await self._begin_phase(release, run)
 
     # -- escalation (durable timers) -----------------------------------------------------
-
-    async def _members(self, ids: Sequence[str], exclude: set[str]) -> list[str]:
-        """User IDs behind owner entries; user groups are resolved now, not when the policy was read."""
-        out: list[str] = []
-        for ident in ids:
-            members = [ident]
-            if ident.startswith("S"):
-                members = await self._safe(f"resolving user group {ident}", self.slack.usergroup_members(ident)) or []
-            for m in members:
-                if m not in exclude and m not in out:
-                    out.append(m)
-        return out
-
-    async def on_sla_escalate(self, timer: Timer) -> None:
-        """First SLA passed without a decision: DM the backups with the same buttons."""
-        request = await self.store.approval_request(timer.target_id)
-        if request is None or request.state != "awaiting" or request.escalation_level != 0 or request.id is None:
-            return
-        release = await self.store.release(request.release_id)
-        if release is None or release.state != State.AWAITING.value:
-            return  # paused or moved on; a resume restarts the clock
-        policy = release_policy(release)
-        phase = Phase(request.phase)
-        cfg = policy.phase(phase)
-        # Four-eyes: the requester is never asked to approve their own release.
-        backups = await self._members(cfg.owners.backup, exclude={release.requested_by})
-        now = self.clock()
-        link = await self.slack.permalink(release.channel_id, release.root_ts) if release.root_ts else None
-        blocks = gate_blocks.results_blocks(
-            release_name=release.name,
-            phase=phase,
-            results=[GateResult.from_dict(d) for d in request.gate_snapshot],
-            owners=cfg.owners.backup,
-            request_id=request.id,
-            run_id=request.phase_run_id,
-            sla_text=format_duration(cfg.sla_delta),
-        )
-        intro = release_blocks.section(
-            f"⏰ *{esc(release.name)}* has waited {format_duration(cfg.sla_delta)} for a {phase.label} decision "
-            f"from {release_blocks.mentions(cfg.owners.primary)}. You are a backup approver."
-            + (f" <{link}|Open the thread>" if link else "")
-        )
-        who = release_blocks.mentions(backups) if backups else "nobody (no backup approver besides the requester)"
-        # The DMs and the thread note are owed in the escalation's own transaction: a crash after it
-        # still delivers them, and a timer that fires twice cannot send them twice.
-        dms = [{"key": f"request:{request.id}:dm:{user}", "user": user} for user in backups]
-        owed = [
-            Owed(
-                dm["key"],
-                "chat.postMessage",
-                {
-                    "channel": dm["user"],
-                    "text": f"{release.name}: {phase.label} needs a decision",
-                    "blocks": [intro, *blocks],
-                },
-            )
-            for dm in dms
-        ]
-        if release.root_ts:
-            owed.append(
-                Owed(
-                    f"request:{request.id}:escalated",
-                    "chat.postMessage",
-                    {
-                        "channel": release.channel_id,
-                        "thread_ts": release.root_ts,
-                        "text": f"{release.name}: escalated",
-                        "blocks": [
-                            release_blocks.section(
-                                f"⏰ No {phase.label} decision within {format_duration(cfg.sla_delta)}: "
-                                f"escalated to {who}."
-                            )
-                        ],
-                    },
-                )
-            )
-        done = await self.store.escalate(
-            request.id,
-            from_level=0,
-            to_level=1,
-            now=now,
-            next_timer=(SLA_PAUSE, now + cfg.sla_delta),
-            note=AuditNote(BOT, "sla.escalate", "ok", {"request": request.id, "backups": backups, "sla": cfg.sla}),
-            owed=owed,
-            dm_messages=dms,
-        )
-        if done is not None:
-            self.outbox_kick()
-
-    async def on_sla_pause(self, timer: Timer) -> None:
-        """Second SLA passed: pause the rollout (Canary holds its traffic) and tell every owner."""
-        request = await self.store.approval_request(timer.target_id)
-        if request is None or request.state != "awaiting" or request.escalation_level != 1 or request.id is None:
-            return
-        release = await self.store.release(request.release_id)
-        if release is None:
-            return
-        t = apply(snapshot(release), Event.PAUSE)
-        if isinstance(t, Refused) or t.before.state is not State.AWAITING:
-            return
-        policy = release_policy(release)
-        phase = Phase(request.phase)
-        cfg = policy.phase(phase)
-        done = await self.store.escalate(
-            request.id,
-            from_level=1,
-            to_level=2,
-            now=self.clock(),
-            next_timer=None,
-            change=_change(t),
-            note=AuditNote(BOT, "sla.pause", "ok", {"request": request.id, "why": "no decision after two SLAs"}),
-        )
-        if done is None:
-            return
-        _, fresh = done
-        owners = await self._members([*cfg.owners.primary, *cfg.owners.backup], exclude=set())
-        await self._thread(
-            fresh,
-            f"{release.name} paused",
-            [
-                release_blocks.section(
-                    f"⏸️ *Paused*: no {phase.label} decision after 2 × {format_duration(cfg.sla_delta)}. "
-                    f"Traffic holds at {fresh.traffic_percent:g}%. {release_blocks.mentions(owners)}: "
-                    f"`/release resume {release.name}` restarts the clock."
-                )
-            ],
-        )
-        for user in owners:
-            await self._safe(
-                f"notifying owner {user}",
-                self.slack.dm(
-                    user,
-                    f"⏸️ {release.name} is paused: no {phase.label} decision after 2 × "
-                    f"{format_duration(cfg.sla_delta)}. `/release resume {release.name}` restarts the clock.",
-                ),
-            )
-        await self._changed(fresh)
 
     # -- recovery ------------------------------------------------------------------------
 

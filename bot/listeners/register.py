@@ -22,9 +22,11 @@ from bot.blocks.modals import (
 )
 from bot.blocks.text import esc
 from bot.drill import drill_command, drill_history_command
+from bot.findings import accept_finding
 from bot.inspector.auth import make_login_link
 from bot.lifecycle import Lifecycle
 from bot.listeners.parse import Command, UsageProblem, parse
+from bot.observation import extend_observation
 from bot.views import decision_view, release_view
 from gates.acceptance import finding_key
 from gates.phases import Event, Phase
@@ -156,7 +158,7 @@ def register(app: AsyncApp, lc: Lifecycle) -> None:
         lc.spawn(_rollback_from_button(lc, rid, user, reply, release_id=release_id), "rollback:button")
 
     @app.action("extend_observation")
-    async def extend_observation(ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def extend_observation_clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         channel, user = body["channel"]["id"], body["user"]["id"]
 
@@ -167,10 +169,10 @@ def register(app: AsyncApp, lc: Lifecycle) -> None:
         if release_id is None or run_id is None:
             await reply("That button is malformed; nothing changed.")
             return
-        lc.spawn(lc.extend_observation(release_id, run_id, user, reply), "observe:extend")
+        lc.spawn(extend_observation(lc, release_id, run_id, user, reply), "observe:extend")
 
     @app.action("accept_finding")
-    async def accept_finding(ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def accept_finding_clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         rid = _request_id(body)
         channel, user = body["channel"]["id"], body["user"]["id"]
@@ -212,7 +214,7 @@ def register(app: AsyncApp, lc: Lifecycle) -> None:
         async def reply(text: str) -> None:
             await slack.ephemeral(channel, user, text)
 
-        lc.spawn(lc.accept_finding(rid, user, str(key), reason, reply), "accept_finding")
+        lc.spawn(accept_finding(lc, rid, user, str(key), reason, reply), "accept_finding")
 
     @app.view("decision_modal")
     async def decision_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
