@@ -15,9 +15,17 @@ from tests.e2e.harness import BACKUP, CHANNEL, REVIEWER, SECRET, SRE, Env, _api,
 
 
 @pytest.fixture
+async def db_url() -> AsyncIterator[str]:
+    """Replicas share one Postgres database (a SQLite file belongs to one process): Postgres only."""
+    from tests.conftest import drop_postgres_database, fresh_postgres_url
+
+    url = await fresh_postgres_url()
+    yield url
+    await drop_postgres_database(url)
+
+
+@pytest.fixture
 async def second(env: Env) -> AsyncIterator[tuple[Bot, SlackUsers]]:
-    if env.db_url.startswith("sqlite"):
-        pytest.skip("replicas share a Postgres database; SQLite is one process's file")  # postgres only
     bot = await build_bot(env.settings(), env.policy)
     runner = web.AppRunner(build_web_app(bot))
     await runner.setup()
