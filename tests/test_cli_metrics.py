@@ -23,7 +23,7 @@ NAVIGATION = REFERENCE / "sample_v2.json"
 def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     for report in (FLOW, NAVIGATION):
         if not report.exists():
-            pytest.skip(f"reference report not found at {report}")
+            pytest.fail(f"reference report not found at {report} (shared/ must sit beside the repository)")
     url = f"sqlite+aiosqlite:///{tmp_path / 'rg.db'}"
     monkeypatch.setenv("RELEASEGATE_DATABASE_URL", url)
     monkeypatch.chdir(tmp_path)  # keep a developer's .env out of it

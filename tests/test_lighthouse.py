@@ -16,7 +16,7 @@ REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" 
 def load(name: str) -> dict[str, Any]:
     path = REFERENCE / name
     if not path.exists():
-        pytest.skip(f"reference report not found at {path}")
+        pytest.fail(f"reference report not found at {path} (shared/ must sit beside the repository)")
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
 
