@@ -15,11 +15,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import pytest
 
-from bot.standin import SlackStandIn
-from tests.e2e.harness import TOKEN, Env, fixed_clock, make_policy
+from tests.e2e.harness import running_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -134,18 +132,8 @@ def test_dependency_extraction_lists_pyprojects_dependencies(tmp_path: Path) -> 
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[int]:
-    standin = SlackStandIn(bot_tokens=[TOKEN])
-    await standin.start()
-    (tmp_path / "releases").mkdir()
-    async with aiohttp.ClientSession() as session:
-        env = Env(standin=standin, db_url=f"sqlite+aiosqlite:///{tmp_path / 'releasegate.db'}",
-                  releases=tmp_path / "releases", policy=make_policy(), clock=fixed_clock(), session=session)
-        await env.boot()
-        try:
-            yield int(env.base.rsplit(":", 1)[1])
-        finally:
-            await env.shutdown()
-            await standin.stop()
+    async with running_env(tmp_path) as env:
+        yield int(env.base.rsplit(":", 1)[1])
 
 
 async def run_healthcheck(port: int) -> int:

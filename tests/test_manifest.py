@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import aiohttp
 import jsonschema
 import pytest
 import yaml
@@ -17,23 +16,16 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.app import build_web_app
 from bot.listeners.register import register
-from bot.samples import summer_hero
-from bot.standin import SlackStandIn
 from tests.e2e.harness import (
-    BACKUP,
     PRODUCT,
-    PRODUCT_BACKUP,
     REQUESTER,
     REVIEWER,
     SECRET,
-    SRE,
-    SRE_GROUP,
     SRE_MEMBER,
     STRANGER,
     TOKEN,
     Env,
-    fixed_clock,
-    make_policy,
+    running_env,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -159,23 +151,8 @@ class RecordingApp(AsyncApp):
 
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
-    standin = SlackStandIn(bot_tokens=[TOKEN])
-    await standin.start()
-    for uid in (REQUESTER, REVIEWER, BACKUP, SRE, SRE_MEMBER, PRODUCT, PRODUCT_BACKUP, STRANGER):
-        standin.add_user(uid, uid.lower())
-    standin.add_usergroup(SRE_GROUP, [SRE_MEMBER])
-    releases = tmp_path / "releases"
-    releases.mkdir()
-    summer_hero(releases)
-    async with aiohttp.ClientSession() as session:
-        e = Env(standin=standin, db_url=f"sqlite+aiosqlite:///{tmp_path / 'releasegate.db'}", releases=releases,
-                policy=make_policy(), clock=fixed_clock(), session=session)
-        await e.boot()
-        try:
-            yield e
-        finally:
-            await e.shutdown()
-            await standin.stop()
+    async with running_env(tmp_path) as e:
+        yield e
 
 
 async def test_everything_the_app_registers_is_declared(env: Env) -> None:

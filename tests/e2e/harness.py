@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from bot.samples import sample_policy
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+
+from bot.samples import sample_policy, summer_hero
 from bot.sandbox import API_TOKEN, BOT_TOKEN, CHANNEL, SIGNING_SECRET, Sandbox, _api, wait_until
+from bot.standin import SlackStandIn
 from gates.policy import Policy, parse_policy
 
 SECRET = SIGNING_SECRET
@@ -46,8 +53,23 @@ class Env(Sandbox):
         await super().start(name, user)
 
 
-def fixed_clock():  # type: ignore[no-untyped-def]
-    """The wall clock, as an injectable callable (kept for tests that build a bot themselves)."""
-    from datetime import UTC, datetime
-
-    return lambda: datetime.now(UTC)
+@asynccontextmanager
+async def running_env(tmp_path: Path, db_url: str | None = None) -> AsyncIterator[Env]:
+    """The stand-in with the test people, a sample bundle, and the real bot booted against them."""
+    standin = SlackStandIn(bot_tokens=[TOKEN])
+    await standin.start()
+    for uid in (REQUESTER, REVIEWER, BACKUP, SRE, SRE_MEMBER, PRODUCT, PRODUCT_BACKUP, STRANGER):
+        standin.add_user(uid, uid.lower())
+    standin.add_usergroup(SRE_GROUP, [SRE_MEMBER])
+    releases = tmp_path / "releases"
+    releases.mkdir(exist_ok=True)
+    summer_hero(releases)
+    url = db_url or f"sqlite+aiosqlite:///{tmp_path / 'releasegate.db'}"
+    async with aiohttp.ClientSession() as session:
+        env = Env(standin=standin, db_url=url, releases=releases, policy=make_policy(), session=session)
+        await env.boot()
+        try:
+            yield env
+        finally:
+            await env.shutdown()
+            await standin.stop()
