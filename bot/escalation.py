@@ -65,7 +65,9 @@ async def on_sla_escalate(lc: Lifecycle, timer: Timer) -> None:
     who = release_blocks.mentions(backups) if backups else "nobody (no backup approver besides the requester)"
     # The DMs and the thread note are owed in the escalation's own transaction: a crash after it
     # still delivers them, and a timer that fires twice cannot send them twice.
-    dms = [{"key": f"request:{request.id}:dm:{user}", "user": user} for user in backups]
+    # Keyed by this timer too: after a resume the same request can escalate again, and those DMs are new.
+    round_ = f"request:{request.id}:t{timer.id}"
+    dms = [{"key": f"{round_}:dm:{user}", "user": user} for user in backups]
     owed = [
         Owed(
             dm["key"],
@@ -81,7 +83,7 @@ async def on_sla_escalate(lc: Lifecycle, timer: Timer) -> None:
     if release.root_ts:
         owed.append(
             Owed(
-                f"request:{request.id}:escalated",
+                f"{round_}:escalated",
                 "chat.postMessage",
                 {
                     "channel": release.channel_id,

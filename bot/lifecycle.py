@@ -704,22 +704,24 @@ class Lifecycle:
     ) -> list[Owed]:
         """Everything a decision owes Slack, built before it is recorded so that it is enqueued in the
         same transaction: a crash right after the commit still delivers all of it, exactly once."""
-        if not release.root_ts or not request.message_ts or request.id is None:
+        if not release.root_ts or request.id is None:
             return []  # the thread is not there yet; fall back to sending after the commit
         rid, channel, root = request.id, release.channel_id, release.root_ts
         phase = Phase(request.phase)
         verb = "approved" if decision == "approve" else "rejected"
         blocks = self._decided_blocks(request, release, decision, user, at, comment)
+        # A click can land between Slack showing the approval message and us recording its ts (or
+        # right after a restart, before recovery did); the rewrite then waits for that post's outbox row.
+        where: dict[str, Any] = (
+            {"channel": request.channel_id, "ts": request.message_ts}
+            if request.message_ts
+            else {"channel": request.channel_id, "ts": ref_ts(f"request:{rid}:post")}
+        )
         owed = [
             Owed(
                 f"decision:{rid}:rewrite",
                 "chat.update",
-                {
-                    "channel": request.channel_id,
-                    "ts": request.message_ts,
-                    "text": f"{phase.label} {verb} by {user}",
-                    "blocks": blocks,
-                },
+                {**where, "text": f"{phase.label} {verb} by {user}", "blocks": blocks},
             )
         ]
         owed += [

@@ -105,6 +105,23 @@ async def test_interrupted_gates_run_again_after_restart(env: Env) -> None:
     assert "Preview gates: PASS" in env.thread_text("summer-hero")
 
 
+async def test_click_before_the_approval_message_ts_is_recorded_still_rewrites_it(env: Env) -> None:
+    # The window between Slack showing the Preview results and the bot recording the message's ts
+    # (wide after a crash there, until recovery runs): the reviewer clicks inside it.
+    from sqlalchemy import text
+
+    await env.start("summer-hero")
+    preview = env.approval_message("summer-hero", "Preview")
+    async with env.bot.store.sessions.begin() as s:  # type: ignore[union-attr]
+        await s.execute(text("UPDATE approval_requests SET message_ts = NULL"))
+    await env.press(REVIEWER, preview, "approve")
+    after = env.approval_message("summer-hero", "Preview")
+    assert after.ts == preview.ts
+    assert "Approved by" in after.rendered and not any(b.get("type") == "actions" for b in after.blocks or [])
+    assert sum("Preview gates:" in m.rendered for m in env.thread("summer-hero")) == 1
+    assert "Canary started" in env.thread_text("summer-hero")
+
+
 async def test_slack_429_and_500_are_retried_and_nothing_is_lost(env: Env) -> None:
     env.standin.inject_fault("chat.postMessage", kind="rate_limited", count=2, retry_after=1)
     env.standin.inject_fault("chat.update", kind="server_error", count=2)

@@ -72,3 +72,22 @@ async def test_requester_who_is_a_backup_is_not_asked(env: Env) -> None:
     assert env.standin.dms(BACKUP) == [] or all("backup approver" not in m.rendered for m in env.standin.dms(BACKUP))
     assert "escalated to nobody" in env.thread_text("summer-hero")
     assert REQUESTER and CHANNEL
+
+
+async def test_a_resumed_request_that_waits_again_escalates_again(env: Env) -> None:
+    await _short_sla(env, sla="1s")
+    await env.start("summer-hero")
+    await wait_until(lambda: "*Paused*" in env.thread_text("summer-hero"), timeout=20)
+    await env.u.slash(REVIEWER, "resume summer-hero")
+    # Nobody answers the restarted clock either: the backup hears about it a second time, not silence.
+    await wait_until(lambda: env.thread_text("summer-hero").count("escalated to") == 2, timeout=20)
+    await wait_until(lambda: len([m for m in env.standin.dms(BACKUP) if "backup approver" in m.rendered]) == 2, 20)
+    await wait_until(lambda: env.thread_text("summer-hero").count("*Paused*") == 2, timeout=20)
+    await env.u.slash(REVIEWER, "resume summer-hero")
+    await env.settle()
+    await env.press(REVIEWER, env.approval_message("summer-hero", "Preview"), "approve")
+    # Both escalation DMs are rewritten with the decision, so neither invites a stale click.
+    asks = [m for m in env.standin.dms(BACKUP) if "needs a decision" in (m.text or "") or "Approved by" in m.rendered]
+    assert len(asks) == 2 and all("Approved by" in m.rendered for m in asks), [m.rendered for m in asks]
+    entries = [e["action"] for e in await env.bot.store.audit_entries("summer-hero")]  # type: ignore[union-attr]
+    assert entries.count("sla.escalate") == 2 and entries.count("sla.pause") == 2
