@@ -237,3 +237,14 @@ class SeenEvent(SQLModel, table=True):
 
     event_id: str = Field(primary_key=True, max_length=64)
     received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class UsedLoginLink(SQLModel, table=True):
+    """Inspector sign-in links already used: each works once, on any replica."""
+
+    __tablename__ = "inspector_links_used"
+
+    digest: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(max_length=64)
+    used_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import desc, func, select, update
+from sqlalchemy import delete, desc, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
@@ -27,6 +27,7 @@ from storage.models import (
     PhaseRun,
     Release,
     SeenEvent,
+    UsedLoginLink,
 )
 from storage.outbox import enqueue
 from storage.timers import cancel_for, schedule
@@ -653,6 +654,18 @@ class Store:
         try:
             async with self.sessions.begin() as s:
                 s.add(SeenEvent(event_id=event_id[:64], received_at=now))
+            return True
+        except IntegrityError:
+            return False
+
+    async def use_login_link(self, digest: str, user: str, now: datetime, expires_at: datetime) -> bool:
+        """True the first time a sign-in link is used, on any replica; False ever after.
+
+        Rows of links that have expired anyway are pruned here: they could not be replayed."""
+        try:
+            async with self.sessions.begin() as s:
+                await s.execute(delete(UsedLoginLink).where(col(UsedLoginLink.expires_at) < now))
+                s.add(UsedLoginLink(digest=digest, user_id=user, used_at=now, expires_at=expires_at))
             return True
         except IntegrityError:
             return False

@@ -3,7 +3,8 @@
 ``GET /inspector`` lists releases; ``GET /inspector/releases/{name}`` shows the phase timeline,
 decisions with their evidence packages and thumbnails, and the release's audit entries. Access
 is a session from a signed link (``make_login_link``) or the API bearer token; nothing is
-anonymous. Every page is a GET that changes nothing; the one POST (sign out) checks a CSRF token.
+anonymous. Every page is a GET that changes nothing; of the two POSTs, sign-in spends a one-time
+link and sign-out checks a CSRF token.
 """
 
 from __future__ import annotations
@@ -98,19 +99,31 @@ class Inspector:
     def _ctx(self, v: Viewer) -> dict[str, Any]:
         return {"viewer": v, "csrf": csrf_token(self.settings, v.session)}
 
-    async def login(self, request: web.Request) -> web.Response:
-        q = request.query
-        user, exp, sig = q.get("u", ""), q.get("exp", ""), q.get("sig", "")
-        if not check_login(self.settings, user, exp, sig):
+    async def login_page(self, request: web.Request) -> web.Response:
+        """A GET only shows a button: whatever fetches links on its own (unfurlers, scanners) must
+        not spend the one use a link has."""
+        link = check_login(self.settings, request.query)
+        if link is None:
             return _refuse(403, "Link refused", "This sign-in link is invalid or has expired. "
                                                 "Ask for a new one with /release inspector in Slack.")
-        resp = _page("message.html", heading="Signed in", text=f"Signed in as {user}.",
-                     viewer=None, redirect="/inspector")
-        # A same-page refresh instead of a 302: a Strict cookie is not sent on a redirect chain that
-        # started on another site (the Slack link), so the next request has to start from here.
-        resp.headers["Refresh"] = "0; url=/inspector"
+        return _page("login.html", link=link, action=LOGIN_PATH, viewer=None,
+                     expires=datetime.fromtimestamp(link.expires, UTC))
+
+    async def login(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        link = check_login(self.settings, {k: str(v) for k, v in form.items()})
+        if link is None:
+            return _refuse(403, "Link refused", "This sign-in link is invalid or has expired. "
+                                                "Ask for a new one with /release inspector in Slack.")
+        now = datetime.now(UTC)
+        if not await self.bot.store.use_login_link(link.digest, link.user, now,
+                                                   datetime.fromtimestamp(link.expires, UTC)):
+            return _refuse(403, "Link already used", "Each sign-in link works once. "
+                                                     "Ask for a new one with /release inspector in Slack.")
+        # 303 from a form on our own page: the navigation started here, so the Strict cookie is sent.
+        resp = web.Response(status=303, headers={**_HEADERS, "Location": "/inspector"})
         secure = (self.settings.public_url or "").startswith("https://")
-        resp.set_cookie(COOKIE, make_session(self.settings, user), max_age=int(SESSION_TTL.total_seconds()),
+        resp.set_cookie(COOKIE, make_session(self.settings, link.user), max_age=int(SESSION_TTL.total_seconds()),
                         path="/inspector", httponly=True, samesite="Strict", secure=secure)
         return resp
 
@@ -257,7 +270,8 @@ class Inspector:
 def add_routes(app: web.Application, bot: Bot) -> None:
     ins = Inspector(bot)
     app.middlewares.append(ins.guard)
-    app.router.add_get(LOGIN_PATH, ins.login)
+    app.router.add_get(LOGIN_PATH, ins.login_page)
+    app.router.add_post(LOGIN_PATH, ins.login)
     app.router.add_post("/inspector/logout", ins.logout)
     app.router.add_get("/inspector", ins.index)
     app.router.add_get("/inspector/", ins.index)

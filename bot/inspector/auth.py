@@ -1,15 +1,19 @@
 """Inspector access: signed expiring login links, session cookies, CSRF tokens, the API token.
 
 Everything is an HMAC under RELEASEGATE_SESSION_SECRET with a purpose prefix, so a login
-signature can never be replayed as a session or a CSRF token. Nothing is stored server-side:
-a session is valid while its signature verifies and its expiry is in the future.
+signature can never be replayed as a session or a CSRF token. A session is valid while its
+signature verifies and its expiry is in the future. A login link carries a random nonce and works
+once: the database remembers the links already used (``Store.use_login_link``), so a link that
+leaks from a DM after its owner signed in opens nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -29,21 +33,45 @@ def _sign(secret: str, purpose: str, *parts: str) -> str:
 
 
 def make_login_link(settings: Settings, user: str, ttl: timedelta | float = 600, *, now: float | None = None) -> str:
-    """A link that signs ``user`` in until ``ttl`` from now (for the `/release inspector` DM)."""
+    """A one-time link that signs ``user`` in, valid until ``ttl`` from now (for the `/release inspector` DM)."""
     if not settings.session_secret:
         raise ValueError("setting RELEASEGATE_SESSION_SECRET is required for inspector login links")
     seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
     exp = str(int((now if now is not None else time.time()) + seconds))
-    query = urlencode({"u": user, "exp": exp, "sig": _sign(settings.session_secret, "login", user, exp)})
+    nonce = secrets.token_hex(16)
+    sig = _sign(settings.session_secret, "login", user, exp, nonce)
+    query = urlencode({"u": user, "exp": exp, "n": nonce, "sig": sig})
     base = (settings.public_url or "").rstrip("/")
     return f"{base}{LOGIN_PATH}?{query}"
 
 
-def check_login(settings: Settings, user: str, exp: str, sig: str, *, now: float | None = None) -> bool:
-    if not settings.session_secret or not user or not exp.isdigit() or not sig:
-        return False
-    good = _sign(settings.session_secret, "login", user, exp)
-    return hmac.compare_digest(good, sig) and int(exp) > (now if now is not None else time.time())
+@dataclass(frozen=True)
+class LoginLink:
+    user: str
+    exp: str
+    nonce: str
+    sig: str
+
+    @property
+    def expires(self) -> float:
+        return float(self.exp)
+
+    @property
+    def digest(self) -> str:
+        """What the database remembers of a used link: enough to recognise it, useless to replay."""
+        return hashlib.sha256(self.sig.encode()).hexdigest()
+
+
+def check_login(settings: Settings, fields: Mapping[str, str], *, now: float | None = None) -> LoginLink | None:
+    """The link's fields if its signature verifies and it has not expired; whether it was used is
+    the database's question."""
+    link = LoginLink(fields.get("u", ""), fields.get("exp", ""), fields.get("n", ""), fields.get("sig", ""))
+    if not settings.session_secret or not link.user or not link.exp.isdigit() or not link.nonce or not link.sig:
+        return None
+    good = _sign(settings.session_secret, "login", link.user, link.exp, link.nonce)
+    if not hmac.compare_digest(good, link.sig) or int(link.exp) <= (now if now is not None else time.time()):
+        return None
+    return link
 
 
 def make_session(settings: Settings, user: str, *, now: float | None = None) -> str:

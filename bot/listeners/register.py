@@ -298,14 +298,14 @@ async def _rollback_from_button(
 
 
 async def _inspector_link(lc: Lifecycle, user: str, reply: Callable[[str], Awaitable[None]]) -> None:
-    """A signed, expiring login link to the Audit Inspector, sent privately by DM."""
+    """A signed, expiring, one-time login link to the Audit Inspector, sent privately by DM."""
     if lc.settings is None or not lc.settings.session_secret:
         await reply("The Audit Inspector is not enabled here (an admin sets RELEASEGATE_SESSION_SECRET).")
         return
     link = make_login_link(lc.settings, user, INSPECTOR_LINK_TTL)
     await lc.slack.dm(
         user,
-        f"🔎 Your Audit Inspector link (valid {INSPECTOR_LINK_TTL.seconds // 60} minutes, "
+        f"🔎 Your Audit Inspector link (works once, within {INSPECTOR_LINK_TTL.seconds // 60} minutes, "
         f"for you only): <{link}|open the inspector>",
     )
     await reply("I sent you a sign-in link for the Audit Inspector by DM.")

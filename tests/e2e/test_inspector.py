@@ -6,6 +6,9 @@ import csv
 import io
 import json
 import re
+import urllib.parse
+
+from sqlalchemy import text as sqltext
 
 from bot.inspector import make_login_link
 from bot.inspector.auth import COOKIE
@@ -56,10 +59,25 @@ async def test_access_exports_and_csrf(env: Env) -> None:
     link = make_login_link(env.bot.settings, REVIEWER, 60)
     async with s.get(env.base + link.replace(REVIEWER, PRODUCT), allow_redirects=False) as r:
         assert r.status == 403
-    async with s.get(env.base + link, allow_redirects=False) as r:
-        assert r.status == 200 and r.headers["Refresh"] == "0; url=/inspector"
+    fields = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(link).query))
+    # Opening the link (as an unfurler or a mail scanner would) only shows a button and spends nothing.
+    for _ in range(2):
+        async with s.get(env.base + link, allow_redirects=False) as r:
+            assert r.status == 200 and COOKIE not in r.cookies
+            assert f"Sign in as {REVIEWER}" in await r.text()
+    async with s.post(env.base + "/inspector/login", data={**fields, "u": PRODUCT}, allow_redirects=False) as r:
+        assert r.status == 403 and COOKIE not in r.cookies
+    async with s.post(env.base + "/inspector/login", data=fields, allow_redirects=False) as r:
+        assert r.status == 303 and r.headers["Location"] == "/inspector"
         cookie = r.cookies[COOKIE]
         assert cookie["httponly"] and cookie["samesite"] == "Strict"
+    # The link works once: whoever finds it in the DM afterwards gets nothing.
+    async with s.post(env.base + "/inspector/login", data=fields, allow_redirects=False) as r:
+        assert r.status == 403 and COOKIE not in r.cookies
+        assert "already used" in await r.text()
+    async with env.bot.store.sessions() as db:
+        used = (await db.execute(sqltext("SELECT user_id, digest FROM inspector_links_used"))).all()
+    assert [u for u, _ in used] == [REVIEWER] and fields["sig"] not in used[0][1]
     jar = {COOKIE: cookie.value}
     async with s.get(env.base + "/inspector", cookies=jar) as r:
         assert r.status == 200

@@ -35,6 +35,8 @@ async def test_signed_link_shows_the_release_timeline_and_bad_links_are_refused(
         try:
             page = await (await browser.new_context()).new_page()
             await page.goto(good)
+            assert await page.context.cookies() == []  # opening the link alone signs nobody in
+            await page.click("#sign-in button")
             await page.wait_for_url(f"{env.base}/inspector", timeout=10_000)
             cookies = await page.context.cookies()
             session = next(c for c in cookies if c["name"] == "rg_inspector")
@@ -61,6 +63,11 @@ async def test_signed_link_shows_the_release_timeline_and_bad_links_are_refused(
             resp = await other.goto(forged)
             assert resp is not None and resp.status == 403
             assert "invalid or has expired" in await other.inner_text("body")
+            # The link that signed the first browser in is spent.
+            await other.goto(good)
+            await other.click("#sign-in button")
+            assert "already used" in await other.inner_text("body")
+            assert await other.context.cookies() == []
             expired = env.base + make_login_link(env.bot.settings, REVIEWER, -1)
             resp = await other.goto(expired)
             assert resp is not None and resp.status == 403
