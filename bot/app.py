@@ -26,6 +26,7 @@ from bot.metrics_source import make_metrics_source
 from bot.observation import on_observe_sla
 from bot.outbox_sender import OutboxSender
 from bot.preview_runner import default_workers
+from bot.recovery import recover
 from bot.settings import Settings
 from bot.slack_client import Slack, make_client
 from bot.timer_loop import TimerLoop, default_worker_id
@@ -87,7 +88,7 @@ class Bot:
         """Background work: resume interrupted gates, then fire due timers (also those missed while down)."""
         # Messages owed before a crash or restart go out first.
         await self.outbox.start()
-        await self.lifecycle.recover()
+        await recover(self.lifecycle)
         await self.timers.start()
         self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoint_loop(), name="checkpoints")
 

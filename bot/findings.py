@@ -8,6 +8,7 @@ from bot.authz import is_owner
 from bot.blocks import release as release_blocks
 from bot.blocks.text import esc
 from bot.lifecycle import Lifecycle
+from bot.owner_commands import transition
 from bot.views import release_policy
 from gates.acceptance import Acceptance, accepted_keys, finding_key
 from gates.phases import Event, Phase
@@ -63,4 +64,4 @@ async def accept_finding(
             )
         ],
     )
-    await lc._transition(release, Event.RERUN, user, reply, reason=f"finding {key} accepted")
+    await transition(lc, release, Event.RERUN, user, reply, reason=f"finding {key} accepted")

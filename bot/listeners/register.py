@@ -10,6 +10,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
+from bot import owner_commands
 from bot.blocks import release as release_blocks
 from bot.blocks.gates import open_findings
 from bot.blocks.modals import (
@@ -124,7 +125,7 @@ def register(app: AsyncApp, lc: Lifecycle) -> None:
         if rid is None:
             await reply("That button is malformed; nothing changed.")
             return
-        lc.spawn(lc.rerun(rid, user, reply), "rerun")
+        lc.spawn(owner_commands.rerun(lc, rid, user, reply), "rerun")
 
     @app.action("retry_canary")
     async def retry_canary(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -139,7 +140,7 @@ def register(app: AsyncApp, lc: Lifecycle) -> None:
         except (KeyError, IndexError, ValueError, TypeError):
             await reply("That button is malformed; nothing changed.")
             return
-        lc.spawn(lc.retry_canary(release_id, user, reply), "retry_canary")
+        lc.spawn(owner_commands.retry_canary(lc, release_id, user, reply), "retry_canary")
 
     @app.action("rollback")
     async def rollback(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -262,7 +263,7 @@ async def _run_command(lc: Lifecycle, cmd: Command, channel: str, user: str) -> 
         await _status(lc, cmd.name, channel, user)
     elif cmd.verb in OWNER_EVENTS:
         assert cmd.name
-        await lc.owner_command(cmd.name, OWNER_EVENTS[cmd.verb], user, cmd.reason, reply)
+        await owner_commands.owner_command(lc, cmd.name, OWNER_EVENTS[cmd.verb], user, cmd.reason, reply)
     elif cmd.verb == "inspector":
         await _inspector_link(lc, user, reply)
     elif cmd.verb == "drill":
@@ -294,7 +295,7 @@ async def _rollback_from_button(
             f"See `/release status {release.name}`."
         )
         return
-    await lc.owner_command(release.name, Event.ROLLBACK, user, "Rollback button", reply)
+    await owner_commands.owner_command(lc, release.name, Event.ROLLBACK, user, "Rollback button", reply)
 
 
 async def _inspector_link(lc: Lifecycle, user: str, reply: Callable[[str], Awaitable[None]]) -> None:
