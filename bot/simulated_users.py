@@ -92,7 +92,30 @@ class SlackUsers:
         block_id: str = "",
         trigger_id: str | None = None,
     ) -> Answer:
-        payload = {
+        payload = self.click_payload(
+            user,
+            channel=channel,
+            message=message,
+            action_id=action_id,
+            value=value,
+            block_id=block_id,
+            trigger_id=trigger_id,
+        )
+        return await self.send_form({"payload": json.dumps(payload)})
+
+    def click_payload(
+        self,
+        user: str,
+        *,
+        channel: str,
+        message: dict[str, Any],
+        action_id: str,
+        value: str,
+        block_id: str = "",
+        trigger_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The ``block_actions`` payload Slack sends for a button click (over HTTP or Socket Mode)."""
+        return {
             "type": "block_actions",
             "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM["id"]},
             "api_app_id": "A0RELEASEG",
@@ -122,7 +145,6 @@ class SlackUsers:
                 }
             ],
         }
-        return await self.send_form({"payload": json.dumps(payload)})
 
     async def submit_view(self, user: str, view: dict[str, Any], values: dict[str, dict[str, Any]]) -> Answer:
         submitted = {**view, "state": {"values": values}, "team_id": TEAM["id"]}

@@ -900,10 +900,16 @@ class SlackStandIn:
         *,
         accepts_response_payload: bool | None = None,
         connect_timeout: float = 5.0,
+        connection: int | None = None,
     ) -> str:
-        """Push an envelope to the connected Socket Mode client; returns its envelope_id."""
+        """Push an envelope to a connected Socket Mode client (``connection``: index among the open
+        connections, default the newest); returns its envelope_id."""
         return await self.socket.send_envelope(
-            type, payload, accepts_response_payload=accepts_response_payload, connect_timeout=connect_timeout
+            type,
+            payload,
+            accepts_response_payload=accepts_response_payload,
+            connect_timeout=connect_timeout,
+            connection=connection,
         )
 
     async def wait_for_ack(self, envelope_id: str, timeout: float = 3.0) -> Ack:

@@ -137,6 +137,7 @@ class SocketModeHub:
         retry_attempt: int = 0,
         retry_reason: str = "",
         connect_timeout: float = 5.0,
+        connection: int | None = None,
     ) -> str:
         await self.wait_for_connection(connect_timeout)
         if accepts_response_payload is None:
@@ -152,8 +153,9 @@ class SocketModeHub:
         }
         if type == "events_api":
             message.update(retry_attempt=retry_attempt, retry_reason=retry_reason)
-        # Slack picks one of the app's open connections; the newest is the one a test just opened.
-        ws = self.open_connections()[-1]
+        # Slack picks one of the app's open connections; unless told which, the newest (the one a
+        # test just opened).
+        ws = self.open_connections()[-1 if connection is None else connection]
         self.envelopes[envelope_id] = _Envelope(envelope_id, type, payload, time.monotonic())
         await ws.send_json(message)
         return envelope_id

@@ -89,3 +89,53 @@ def _has_results(env: Env) -> bool:
         return any("Preview gates:" in m.rendered for m in env.thread("summer-hero"))
     except AssertionError:
         return False
+
+
+async def test_two_replicas_on_socket_mode_connections_decide_once(env: Env) -> None:
+    """Slack hands each envelope to one of the app's open connections, whichever replica holds it."""
+    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+    settings = env.settings().model_copy(update={"slack_signing_secret": None, "slack_app_token": "xapp-1-test"})
+    bots = [await build_bot(settings, env.policy) for _ in range(2)]
+    handlers = [AsyncSocketModeHandler(b.bolt, "xapp-1-test") for b in bots]
+    try:
+        for bot, handler in zip(bots, handlers, strict=True):
+            await bot.start()
+            await handler.connect_async()
+        await wait_until(lambda: len(env.standin.socket.open_connections()) == 2, timeout=10)
+        start = await env.standin.send_envelope(
+            "slash_commands", env.u.slash_form("U0REQUESTR", "start summer-hero"), connection=1
+        )
+        await env.standin.wait_for_ack(start, timeout=5)
+        await wait_until(lambda: _has_results(env), timeout=30)
+
+        preview = env.approval_message("summer-hero", "Preview")
+        block_id, value = find_button(_api(preview), "approve")  # type: ignore[misc]
+        click = env.u.click_payload(
+            REVIEWER, channel=CHANNEL, message=_api(preview), action_id="approve", value=value, block_id=block_id
+        )
+        # An impatient reviewer: four clicks, spread over both connections, all at once.
+        sent = await asyncio.gather(
+            *(env.standin.send_envelope("interactive", click, connection=i % 2) for i in range(4))
+        )
+        acks = await asyncio.gather(*(env.standin.wait_for_ack(e, timeout=5) for e in sent))
+        assert all(a.latency < 3 for a in acks)
+        await wait_until(lambda: "Canary started" in env.thread_text("summer-hero"), timeout=30)
+        await asyncio.sleep(1.0)
+        for bot in bots:
+            await bot.lifecycle.drain()
+        thread = [m.rendered for m in env.thread("summer-hero")]
+        assert sum("Canary started" in m for m in thread) == 1
+        assert sum("Preview finished" in m for m in thread) == 1
+        assert "Approved by" in env.approval_message("summer-hero", "Preview").rendered
+        rel = await bots[0].store.latest_release("summer-hero")
+        assert rel is not None and rel.phase == "canary"
+        assert [d.decision for d in await bots[0].store.decisions(rel.id or 0)] == ["approve"]
+        # The other three clicks were answered privately, not ignored.
+        assert sum("already approved" in e.rendered.lower() for e in env.standin.ephemerals(user=REVIEWER)) == 3
+        env.standin.assert_no_rejections()
+    finally:
+        for handler in handlers:
+            await handler.close_async()
+        for bot in bots:
+            await bot.close()
