@@ -11,10 +11,12 @@ import asyncio
 import base64
 import contextlib
 import io
+import logging
 import os
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,10 +55,39 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
+@contextlib.contextmanager
+def _log_to(path: Path) -> Iterator[None]:
+    """The bot's own log goes to a file beside the transcript; the terminal shows the story and
+    anything that went wrong (warnings and errors). Put back as it was afterwards."""
+    root = logging.getLogger()
+    root_level = root.level
+    root.setLevel(min(root_level, logging.INFO))
+    terminals = [h for h in root.handlers if type(h) is logging.StreamHandler]
+    levels = [h.level for h in terminals]
+    for handler in terminals:
+        handler.setLevel(logging.WARNING)
+    to_file = logging.FileHandler(path, encoding="utf-8")
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(to_file)
+    try:
+        yield
+    finally:
+        root.removeHandler(to_file)
+        to_file.close()
+        root.setLevel(root_level)
+        for handler, level in zip(terminals, levels, strict=True):
+            handler.setLevel(level)
+
+
 async def run_demo(out: str | None) -> int:
     started = time.monotonic()
     out_dir = Path(out or f"releasegate-demo-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
+    with _log_to(out_dir / "demo.log"):
+        return await _run_demo(out_dir, started)
+
+
+async def _run_demo(out_dir: Path, started: float) -> int:
     db_url = os.environ.get("RELEASEGATE_DATABASE_URL")
     if not db_url:
         # The demo's own scratch database: a rerun into the same folder starts from nothing.
@@ -208,6 +239,7 @@ async def _write_outputs(standin: SlackStandIn, settings: Settings, out_dir: Pat
         f"{'INTACT' if intact else 'BROKEN'} ({verified.getvalue().strip()})"
     )
     _say("  flags/           the flagd flag definitions the traffic engine wrote")
+    _say("  demo.log         the bot's own log (HTTP requests, timers, outbox)")
     _say(f"  verify yourself: RELEASEGATE_DATABASE_URL={settings.database_url} releasegate audit verify")
     if not intact or rejected:
         problem = "audit chain broken" if not intact else f"{rejected} Slack calls rejected"

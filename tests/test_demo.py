@@ -28,6 +28,9 @@ async def test_demo_runs_all_phases_and_writes_its_outputs(tmp_path: Path, monke
         "Numbers hold in every region",
     ):
         assert seen in transcript, seen
+    # The bot's log is kept beside the transcript instead of drowning the story on the terminal.
+    log = (out / "demo.log").read_text()
+    assert "outbox" in log or "chat.postMessage" in log
     entries = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
     assert verify_chain(entries) is None
     actions = [e["action"] for e in entries]
