@@ -47,7 +47,8 @@ def evaluate_canary(
             metric = GATE_METRIC[name]
             out.append(evaluate_p75(name, data.canary.values(metric), data.baseline.values(metric), cfg,
                                     min_samples=policy.min_samples, observe=observe, window=window,
-                                    now=now, seed=seed, resamples=resamples))
+                                    now=now, seed=seed, resamples=resamples,
+                                    source=data.sources.get(metric, "rum")))
         elif name == "error_budget":
             out.append(evaluate_error_budget(canary_counts, baseline_counts, cfg,
                                              min_requests=policy.min_samples, window=window))

@@ -189,6 +189,9 @@ class CohortPair:
 
     canary: CohortData
     baseline: CohortData
+    # Where each vital's numbers come from: "rum" (real users) or "lab" (Lighthouse imports). The
+    # two are never mixed in one comparison; a metric not listed is real-user data.
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_samples(cls, samples: Iterable[Parsed]) -> CohortPair:

@@ -163,8 +163,12 @@ def evaluate_p75(
     now: datetime,
     seed: int = DEFAULT_SEED,
     resamples: int = DEFAULT_RESAMPLES,
+    source: str = "rum",
 ) -> GateResult:
-    """Judge one p75 gate (``lcp_p75`` or ``inp_p75``); values in milliseconds, any order."""
+    """Judge one p75 gate (``lcp_p75`` or ``inp_p75``); values in milliseconds, any order.
+
+    ``source`` says whether the values are real-user ("rum") or Lighthouse ("lab") samples; a lab
+    verdict says so in its summary, because a lab run is one emulated device, not the audience."""
     metric = GATE_METRIC.get(gate, gate.removesuffix("_p75").upper())
     unit = "ms"
     threshold = float(config.max_increase_ms)
@@ -187,11 +191,13 @@ def evaluate_p75(
         "now": now.isoformat(),
         "observed_s": observed.total_seconds(),
         "observe_s": observe.total_seconds(),
+        "source": source,
     }
     values: dict[str, Any] = {"n_canary": len(c), "n_baseline": len(b)}
+    label = "" if source == "rum" else f"{source} samples: "
 
     def result(status: Status, summary: str, measured: float | None = None) -> GateResult:
-        return GateResult(gate=gate, status=status, summary=summary, measured=measured,
+        return GateResult(gate=gate, status=status, summary=label + summary, measured=measured,
                           threshold=threshold, unit=unit, values=values, evidence=evidence)
 
     if len(c) == 0 or len(b) == 0:

@@ -59,6 +59,9 @@ ANALYZE_EVERY: Final = 200_000
 
 Sample = MetricSample | CounterSample
 
+# Where a sample came from, in order of preference: real users, then Lighthouse imports.
+SOURCES: Final = ("rum", "lab")
+
 
 class Series(NamedTuple):
     """p75 per time bucket for the chart (``bot.charts.p75_over_time_png`` takes it as is).
@@ -167,32 +170,31 @@ class MetricsStore:
 
     async def cohorts(self, release: str, start: datetime, end: datetime, *,
                       metrics: Collection[str] | None = None) -> CohortPair:
-        """Both arms over ``[start, end)``. ``metrics`` limits which vitals are loaded (default all)."""
+        """Both arms over ``[start, end)``. ``metrics`` limits which vitals are loaded (default all).
+
+        Each vital is judged on real-user samples when the window has any, and on lab samples
+        (Lighthouse imports) only when it has none: one emulated device must not dilute, or stand
+        in for part of, the audience.
+        """
         where = self._window(release, start, end)
         async with self.engine.connect() as conn:
             if metrics is None:
                 found = await conn.execute(select(C.name).where(where, C.kind == "vital").distinct())
                 metrics = [str(n) for n in found.scalars()]
             vitals: dict[str, dict[str, FloatArray]] = {c: {} for c in COHORTS}
-            if conn.dialect.name == "postgresql":
-                # One scan, and asyncpg decodes each float8[] in C: 2-3x faster than a row per value.
-                result = await conn.execute(
-                    select(C.cohort, C.name, func.array_agg(C.value))
-                    .where(where, C.kind == "vital", C.name.in_(sorted(metrics)))
-                    .group_by(C.cohort, C.name)
-                )
-                for cohort, name, values in result:
-                    if cohort in vitals:
-                        vitals[cohort][name] = np.asarray(values, dtype=np.float64)
-            else:
-                # SQLite has no array aggregate (group_concat round-trips every float through
-                # text, slower than rows), so one query per (cohort, metric), each a range read
-                # of the covering window index.
-                for cohort in COHORTS:
-                    for name in sorted(metrics):
-                        rows = await self._sqlite_rows(conn, "value", release, name, cohort, start, end)
-                        if rows:
-                            vitals[cohort][name] = np.fromiter((r[0] for r in rows), np.float64, len(rows))
+            sources: dict[str, str] = {}
+            wanted = sorted(metrics)
+            for source in SOURCES:
+                if not wanted:
+                    break
+                loaded = await self._vitals(conn, release, start, end, wanted, source)
+                for name in wanted:
+                    if any(name in loaded[c] for c in COHORTS):
+                        sources[name] = source
+                        for c in COHORTS:
+                            if name in loaded[c]:
+                                vitals[c][name] = loaded[c][name]
+                wanted = [n for n in wanted if n not in sources]
             counter_rows = await conn.execute(
                 select(C.cohort, C.region, C.name, func.sum(C.value))
                 .where(where, C.kind == "counter")
@@ -206,10 +208,36 @@ class MetricsStore:
         return CohortPair(
             canary=CohortData(vitals=vitals["canary"], regions=regions["canary"]),
             baseline=CohortData(vitals=vitals["baseline"], regions=regions["baseline"]),
+            sources=sources,
         )
 
+    async def _vitals(self, conn: AsyncConnection, release: str, start: datetime, end: datetime,
+                      metrics: Sequence[str], source: str) -> dict[str, dict[str, FloatArray]]:
+        """cohort → metric → values of one source over the window (arms with no values left out)."""
+        out: dict[str, dict[str, FloatArray]] = {c: {} for c in COHORTS}
+        if conn.dialect.name == "postgresql":
+            # One scan, and asyncpg decodes each float8[] in C: 2-3x faster than a row per value.
+            result = await conn.execute(
+                select(C.cohort, C.name, func.array_agg(C.value))
+                .where(self._window(release, start, end), C.kind == "vital", C.source == source,
+                       C.name.in_(sorted(metrics)))
+                .group_by(C.cohort, C.name)
+            )
+            for cohort, name, values in result:
+                if cohort in out:
+                    out[cohort][name] = np.asarray(values, dtype=np.float64)
+            return out
+        # SQLite has no array aggregate (group_concat round-trips every float through text, slower
+        # than rows), so one query per (cohort, metric), each a range read of the covering index.
+        for cohort in COHORTS:
+            for name in metrics:
+                rows = await self._sqlite_rows(conn, "value", release, name, cohort, start, end, source)
+                if rows:
+                    out[cohort][name] = np.fromiter((r[0] for r in rows), np.float64, len(rows))
+        return out
+
     async def _sqlite_rows(self, conn: AsyncConnection, columns: str, release: str, name: str, cohort: str,
-                           start: datetime, end: datetime) -> list[tuple[Any, ...]]:
+                           start: datetime, end: datetime, source: str) -> list[tuple[Any, ...]]:
         """One arm's vital rows straight from the driver.
 
         SQLAlchemy's per-row Result processing costs about 2 µs a row against SQLite's own
@@ -217,10 +245,10 @@ class MetricsStore:
         one of our own constant expressions, never user input.
         """
         sql = (f"SELECT {columns} FROM metric_samples WHERE release = ? AND kind = 'vital' AND name = ? "
-               "AND cohort = ? AND received_at >= ? AND received_at < ?")
+               "AND cohort = ? AND source = ? AND received_at >= ? AND received_at < ?")
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
-        rows = await driver.execute_fetchall(sql, (release, name, cohort, self._ts(start), self._ts(end)))
+        rows = await driver.execute_fetchall(sql, (release, name, cohort, source, self._ts(start), self._ts(end)))
         return list(rows)
 
     async def p75_series(self, release: str, metric: str, start: datetime, end: datetime,
@@ -233,24 +261,11 @@ class MetricsStore:
         width = (end - start) / buckets
         arms: dict[str, tuple[FloatArray, FloatArray]] = {}
         async with self.engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                epoch = cast(func.extract("epoch", C.received_at), Float)
-                result = await conn.execute(
-                    select(C.cohort, func.array_agg(epoch), func.array_agg(C.value))
-                    .where(self._window(release, start, end), C.kind == "vital", C.name == metric)
-                    .group_by(C.cohort)
-                )
-                for cohort, secs, values in result:
-                    arms[cohort] = (np.asarray(secs, np.float64), np.asarray(values, np.float64))
-            else:
-                # SQLite keeps UTCDateTime as naive UTC text; julianday parses it in C (to the
-                # millisecond, which only matters for a row stamped exactly on a bucket edge).
-                for cohort in COHORTS:
-                    rows = await self._sqlite_rows(conn, "(julianday(received_at) - 2440587.5) * 86400.0, value",
-                                                   release, metric, cohort, start, end)
-                    if rows:
-                        table = np.array(rows, dtype=np.float64).reshape(-1, 2)
-                        arms[cohort] = (table[:, 0], table[:, 1])
+            # The same source the verdict used (see cohorts): real users if any, else lab runs.
+            for source in SOURCES:
+                arms = await self._timed_values(conn, release, metric, start, end, source)
+                if arms:
+                    break
         times = [start + width * i for i in range(buckets)]
         origin = start.astimezone(UTC).timestamp()
         out: dict[str, list[float | None]] = {}
@@ -264,6 +279,30 @@ class MetricsStore:
             slices = [values[bounds[i]:bounds[i + 1]] for i in range(buckets)]
             out[cohort] = [p75(v) if v.size else None for v in slices]
         return Series(times, out["canary"], out["baseline"])
+
+    async def _timed_values(self, conn: AsyncConnection, release: str, metric: str, start: datetime,
+                            end: datetime, source: str) -> dict[str, tuple[FloatArray, FloatArray]]:
+        """cohort → (epoch seconds, values) of one metric and source over the window."""
+        arms: dict[str, tuple[FloatArray, FloatArray]] = {}
+        if conn.dialect.name == "postgresql":
+            epoch = cast(func.extract("epoch", C.received_at), Float)
+            result = await conn.execute(
+                select(C.cohort, func.array_agg(epoch), func.array_agg(C.value))
+                .where(self._window(release, start, end), C.kind == "vital", C.name == metric, C.source == source)
+                .group_by(C.cohort)
+            )
+            for cohort, secs, values in result:
+                arms[cohort] = (np.asarray(secs, np.float64), np.asarray(values, np.float64))
+            return arms
+        # SQLite keeps UTCDateTime as naive UTC text; julianday parses it in C (to the millisecond,
+        # which only matters for a row stamped exactly on a bucket edge).
+        for cohort in COHORTS:
+            rows = await self._sqlite_rows(conn, "(julianday(received_at) - 2440587.5) * 86400.0, value",
+                                           release, metric, cohort, start, end, source)
+            if rows:
+                table = np.array(rows, dtype=np.float64).reshape(-1, 2)
+                arms[cohort] = (table[:, 0], table[:, 1])
+        return arms
 
     async def known_releases(self, names: Collection[str]) -> set[str]:
         """Which of ``names`` the releases table knows (any attempt, any state).

@@ -192,10 +192,10 @@ class MetricSampleRow(SQLModel, table=True):
     __table_args__ = (
         Index("uq_metric_samples_vital", "release", "name", "cohort", "sample_id", unique=True,
               sqlite_where=_HAS_SAMPLE_ID, postgresql_where=_HAS_SAMPLE_ID),
-        # Every read is "this release, this metric and arm, over this window". Carrying value makes
-        # it covering, so SQLite loads a million-sample window from the index alone (~4x faster than
-        # (release, received_at) plus a table lookup per row, measured in bench/ingest.py).
-        Index("ix_metric_samples_window", "release", "kind", "name", "cohort", "received_at", "value"),
+        # Every read is "this release, this metric, arm and source, over this window". Carrying value
+        # makes it covering, so SQLite loads a million-sample window from the index alone (~4x faster
+        # than (release, received_at) plus a table lookup per row, measured in bench/ingest.py).
+        Index("ix_metric_samples_window", "release", "kind", "name", "cohort", "source", "received_at", "value"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),

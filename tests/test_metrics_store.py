@@ -134,3 +134,25 @@ async def test_database_source_and_null_source(metrics: MetricsStore) -> None:
     empty = await NullMetricsSource().cohorts("summer-hero", window)
     assert empty.canary.values("LCP").size == 0 and empty.baseline.counters == Counters()
     assert (await NullMetricsSource().p75_series("summer-hero", "LCP", window, 2)).canary_p75 == [None, None]
+
+
+async def test_lab_samples_are_used_only_where_no_real_user_sample_exists(metrics: MetricsStore) -> None:
+    # Lighthouse runs for both arms: LCP and INP (TBT stand-in) from one emulated device.
+    lab = [lcp(4000, "lh-c"), lcp(3900, "lh-b", cohort="baseline"),
+           MetricSample("INP", 600, "lh-ci", "summer-hero", "canary", "lab"),  # type: ignore[arg-type]
+           MetricSample("INP", 550, "lh-bi", "summer-hero", "baseline", "lab")]  # type: ignore[arg-type]
+    await metrics.insert(lab, T0, source="lab")
+    lab_only = await metrics.cohorts("summer-hero", T0, T0 + MIN)
+    assert lab_only.sources == {"INP": "lab", "LCP": "lab"}
+    assert lab_only.canary.values("LCP").tolist() == [4000.0]
+    # Real users arrive for LCP: from then on LCP is judged on them alone, INP still on the lab runs.
+    await metrics.insert([lcp(1200, "r1"), lcp(1100, "r2", cohort="baseline")], T0)
+    mixed = await metrics.cohorts("summer-hero", T0, T0 + MIN)
+    assert mixed.sources == {"INP": "lab", "LCP": "rum"}
+    assert mixed.canary.values("LCP").tolist() == [1200.0]
+    assert mixed.baseline.values("LCP").tolist() == [1100.0]
+    assert mixed.canary.values("INP").tolist() == [600.0]
+    series = await metrics.p75_series("summer-hero", "LCP", T0, T0 + MIN, 1)
+    assert series.canary_p75 == [1200.0] and series.baseline_p75 == [1100.0]
+    lab_series = await metrics.p75_series("summer-hero", "INP", T0, T0 + MIN, 1)
+    assert lab_series.canary_p75 == [600.0]

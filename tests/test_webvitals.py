@@ -132,3 +132,17 @@ def test_evaluate_canary_runs_enabled_gates() -> None:
     results = evaluate_canary(data, policy, WINDOW, NOW)
     assert [r.gate for r in results] == ["lcp_p75", "inp_p75", "error_budget", "cache_hit"]
     assert all(r.status is Status.PASS for r in results), [r.summary for r in results]
+
+
+def test_a_verdict_on_lab_samples_says_so() -> None:
+    from gates.canary import evaluate_canary
+
+    policy = default_policy().phases.canary
+    data = CohortPair(
+        canary=CohortData({"LCP": lognormal(1, 4000), "INP": lognormal(2, 4000, median=80)}),
+        baseline=CohortData({"LCP": lognormal(3, 4000), "INP": lognormal(4, 4000, median=80)}),
+        sources={"LCP": "rum", "INP": "lab"},
+    )
+    lcp_r, inp_r = evaluate_canary(data, policy, WINDOW, NOW)[:2]
+    assert lcp_r.evidence["source"] == "rum" and lcp_r.summary.startswith("LCP p75")
+    assert inp_r.evidence["source"] == "lab" and inp_r.summary.startswith("lab samples: INP p75")
