@@ -110,6 +110,10 @@ class Inspector:
                      expires=datetime.fromtimestamp(link.expires, UTC))
 
     async def login(self, request: web.Request) -> web.Response:
+        # Login CSRF: another site's form could sign a victim in under its author's own link.
+        # Browsers label every request with where it came from; only our own page may post here.
+        if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+            return _refuse(403, "Refused", "Sign in from the link itself, not from another site.")
         form = await request.post()
         link = check_login(self.settings, {k: str(v) for k, v in form.items()})
         if link is None:

@@ -67,6 +67,10 @@ async def test_access_exports_and_csrf(env: Env) -> None:
             assert f"Sign in as {REVIEWER}" in await r.text()
     async with s.post(env.base + "/inspector/login", data={**fields, "u": PRODUCT}, allow_redirects=False) as r:
         assert r.status == 403 and COOKIE not in r.cookies
+    # Posted from another site's page (login CSRF): refused, and the link is not spent by it.
+    async with s.post(env.base + "/inspector/login", data=fields, allow_redirects=False,
+                      headers={"Sec-Fetch-Site": "cross-site"}) as r:
+        assert r.status == 403 and COOKIE not in r.cookies
     async with s.post(env.base + "/inspector/login", data=fields, allow_redirects=False) as r:
         assert r.status == 303 and r.headers["Location"] == "/inspector"
         cookie = r.cookies[COOKIE]
