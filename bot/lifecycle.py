@@ -380,6 +380,16 @@ class Lifecycle:
             )
             return False
         snap = snapshot(release)
+        now = self.clock()
+        alloc = ", ".join(f"{k}: {v:g}" for k, v in regions.items()) or "all regions alike"
+        text = f"{release.name} traffic {percent:g}%"
+        blocks = [
+            release_blocks.section(
+                f"🚦 *{phase.label} traffic → {percent:g}%* ({esc(reason)}; regions {alloc}) via {self.traffic.name}"
+            )
+        ]
+        key = f"release:{release.id}:traffic:{phase.value}:{percent:g}:{int(now.timestamp() * 1000)}"
+        note = thread_note(release, key, text, blocks)
         done = await self.store.transition(
             release.id or 0,
             StateChange(
@@ -395,24 +405,18 @@ class Lifecycle:
                 "ok",
                 {"percent": percent, "regions": regions, "reason": reason, "engine": self.traffic.name},
             ),
-            self.clock(),
+            now,
             traffic_percent=percent,
+            owed=[note] if note else [],
         )
         if done is None:
             return False
         fresh, _ = done
         release.traffic_percent = percent
-        alloc = ", ".join(f"{k}: {v:g}" for k, v in regions.items()) or "all regions alike"
-        await self._thread(
-            fresh,
-            f"{release.name} traffic {percent:g}%",
-            [
-                release_blocks.section(
-                    f"🚦 *{phase.label} traffic → {percent:g}%* ({esc(reason)}; regions {alloc}) "
-                    f"via {self.traffic.name}"
-                )
-            ],
-        )
+        if note:
+            self.outbox_kick()
+        else:
+            await self._thread(fresh, text, blocks)
         await self._changed(fresh)
         return True
 
@@ -734,18 +738,9 @@ class Lifecycle:
         ]
 
         def post(suffix: str, text: str, blks: list[dict[str, Any]]) -> Owed:
-            return Owed(
-                f"decision:{rid}:{suffix}",
-                "chat.postMessage",
-                {
-                    "channel": channel,
-                    "thread_ts": root,
-                    "text": text,
-                    "blocks": blks,
-                    "unfurl_links": False,
-                    "unfurl_media": False,
-                },
-            )
+            note = thread_note(release, f"decision:{rid}:{suffix}", text, blks)
+            assert note is not None  # root_ts was checked above
+            return note
 
         if decision == "approve":
             owed.append(
@@ -876,6 +871,25 @@ class Lifecycle:
         text = review_template(data, self.clock())
         blocks = [release_blocks.section(markdown_to_mrkdwn(text))]
         await self._thread(release, f"{release.name}: 24-hour review", blocks)
+
+
+def thread_note(release: Release, key: str, text: str, blocks: list[dict[str, Any]]) -> Owed | None:
+    """A thread message owed in the same transaction as the change it announces; None before the
+    release has a root message to thread under (the caller then posts after its commit)."""
+    if not release.root_ts:
+        return None
+    return Owed(
+        key,
+        "chat.postMessage",
+        {
+            "channel": release.channel_id,
+            "thread_ts": release.root_ts,
+            "text": text,
+            "blocks": blocks,
+            "unfurl_links": False,
+            "unfurl_media": False,
+        },
+    )
 
 
 def _dm_target(dm: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from bot.authz import is_owner
 from bot.blocks import release as release_blocks
 from bot.blocks.text import esc
-from bot.lifecycle import Lifecycle, _change
+from bot.lifecycle import Lifecycle, _change, thread_note
 from bot.views import release_policy, snapshot
 from gates.phases import Event, Phase, Refused, State, apply
 from storage.models import Release
@@ -68,39 +68,43 @@ async def transition(
         await reply(f"Cannot {event.value} *{esc(release.name)}*: {t.reason}.")
         return
     rolled_back = t.after.state is State.ROLLED_BACK
-    done = await lc.store.transition(
-        release.id or 0,
-        _change(t),
-        AuditNote(user, f"release.{event.value}", "ok", {"reason": reason}),
-        lc.clock(),
-        start_run=event is Event.RERUN,
-        finish_run_as="rolled_back" if rolled_back else ("superseded" if event is Event.RERUN else None),
-        traffic_percent=0.0 if rolled_back else None,
-    )
-    if done is None:
-        await reply(f"*{esc(release.name)}* changed meanwhile; nothing done. Check `/release status {release.name}`.")
-        return
-    fresh, run = done
+    now = lc.clock()
     words = {
         Event.PAUSE: "⏸️ Paused",
         Event.RESUME: "▶️ Resumed",
         Event.RERUN: "🔁 Gates re-run requested",
         Event.ROLLBACK: "↩️ Rolled back",
     }.get(event, event.value)
+    why = f" — {esc(reason)}" if reason else ""
+    text, blocks = f"{release.name} {words}", [release_blocks.section(f"{words} by <@{user}>{why}")]
+    key = f"release:{release.id}:{event.value}:{int(now.timestamp() * 1000)}"
+    note = None if rolled_back else thread_note(release, key, text, blocks)
+    resumes_request = event is Event.RESUME and t.after.state is State.AWAITING
+    done = await lc.store.transition(
+        release.id or 0,
+        _change(t),
+        AuditNote(user, f"release.{event.value}", "ok", {"reason": reason}),
+        now,
+        start_run=event is Event.RERUN,
+        finish_run_as="rolled_back" if rolled_back else ("superseded" if event is Event.RERUN else None),
+        traffic_percent=0.0 if rolled_back else None,
+        owed=[note] if note else [],
+        sla_due=now + release_policy(release).phase(Phase(release.phase)).sla_delta if resumes_request else None,
+    )
+    if done is None:
+        await reply(f"*{esc(release.name)}* changed meanwhile; nothing done. Check `/release status {release.name}`.")
+        return
+    fresh, run = done
     if rolled_back:
         await lc._zero_traffic(fresh, f"rollback by {user}")
         await lc._announce_rollback(fresh, [], reason=reason, by=user)
+    elif note:
+        lc.outbox_kick()
     else:
-        why = f" — {esc(reason)}" if reason else ""
-        await lc._thread(fresh, f"{release.name} {words}", [release_blocks.section(f"{words} by <@{user}>{why}")])
+        await lc._thread(fresh, text, blocks)
     await lc._changed(fresh)
     if run is not None:
         lc.spawn(lc.run_gates(fresh.id or 0, run.id or 0), f"gates:{fresh.name}:rerun")
-    elif event is Event.RESUME and fresh.state == State.AWAITING.value:
-        request = await lc.store.open_request(fresh.id or 0)
-        if request is not None and request.id is not None:
-            sla = release_policy(fresh).phase(Phase(fresh.phase)).sla_delta
-            await lc.store.restart_sla(request.id, lc.clock() + sla, lc.clock())
     elif event is Event.RESUME and fresh.state == State.RUNNING.value:
         current = await lc.store.current_run(fresh.id or 0)
         if current is not None:

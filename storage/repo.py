@@ -274,8 +274,14 @@ class Store:
         finish_run_as: str | None = None,
         start_run: bool = False,
         traffic_percent: float | None = None,
+        owed: Sequence[Owed] = (),
+        sla_due: datetime | None = None,
     ) -> tuple[Release, PhaseRun | None] | None:
-        """Compare-and-set the release's state; None when someone else changed it first."""
+        """Compare-and-set the release's state; None when someone else changed it first.
+
+        ``owed`` is what the change owes Slack, enqueued in the same transaction. ``sla_due``
+        (a resume) restarts the open approval request's SLA clock in it too, so a crash right after
+        the resume cannot leave a request that never escalates."""
         async with self.sessions.begin() as s:
             if not await self._cas_release(s, release_id, change, now):
                 return None
@@ -296,6 +302,12 @@ class Store:
             assert release is not None
             await s.refresh(release)
             await self._append_audit(s, note, now, release)
+            for o in owed:
+                await enqueue(s, o.key, o.method, o.args, release_id, now=now)
+            if sla_due is not None:
+                request = await self._open_request(s, release_id)
+                if request is not None and request.id is not None:
+                    await self._restart_sla(s, request.id, sla_due, now)
             return release, run
 
     async def _finish_current_run(self, s: AsyncSession, release_id: int, outcome: str, now: datetime) -> None:
@@ -593,27 +605,26 @@ class Store:
                 await enqueue(s, o.key, o.method, o.args, request.release_id, now=now)
             return request, release
 
-    async def restart_sla(self, request_id: int, due: datetime, now: datetime) -> bool:
+    async def _restart_sla(self, s: AsyncSession, request_id: int, due: datetime, now: datetime) -> bool:
         """After a resume: back to level 0 and a fresh SLA clock for the same open request."""
-        async with self.sessions.begin() as s:
-            res = await s.execute(
-                update(ApprovalRequest)
-                .where(col(ApprovalRequest.id) == request_id, col(ApprovalRequest.state) == "awaiting")
-                .values(escalation_level=0)
-            )
-            if not res.rowcount:  # type: ignore[attr-defined]
-                return False
-            await cancel_for(s, request_id, SLA_TIMERS, now=now)
-            await schedule(
-                s,
-                SLA_ESCALATE,
-                request_id,
-                due,
-                {},
-                key=f"{SLA_ESCALATE}:{request_id}:r{int(now.timestamp() * 1000)}",
-                now=now,
-            )
-            return True
+        res = await s.execute(
+            update(ApprovalRequest)
+            .where(col(ApprovalRequest.id) == request_id, col(ApprovalRequest.state) == "awaiting")
+            .values(escalation_level=0)
+        )
+        if not res.rowcount:  # type: ignore[attr-defined]
+            return False
+        await cancel_for(s, request_id, SLA_TIMERS, now=now)
+        await schedule(
+            s,
+            SLA_ESCALATE,
+            request_id,
+            due,
+            {},
+            key=f"{SLA_ESCALATE}:{request_id}:r{int(now.timestamp() * 1000)}",
+            now=now,
+        )
+        return True
 
     async def accept_finding(
         self, release: Release, *, finding_key: str, severity: str, by: str, reason: str, now: datetime
@@ -686,13 +697,17 @@ class Store:
 
     async def open_request(self, release_id: int) -> ApprovalRequest | None:
         async with self.sessions() as s:
-            q = (
-                select(ApprovalRequest)
-                .where(col(ApprovalRequest.release_id) == release_id, col(ApprovalRequest.state) == "awaiting")
-                .order_by(desc(col(ApprovalRequest.id)))
-                .limit(1)
-            )
-            return (await s.execute(q)).scalars().first()
+            return await self._open_request(s, release_id)
+
+    @staticmethod
+    async def _open_request(s: AsyncSession, release_id: int) -> ApprovalRequest | None:
+        q = (
+            select(ApprovalRequest)
+            .where(col(ApprovalRequest.release_id) == release_id, col(ApprovalRequest.state) == "awaiting")
+            .order_by(desc(col(ApprovalRequest.id)))
+            .limit(1)
+        )
+        return (await s.execute(q)).scalars().first()
 
     async def decisions(self, release_id: int) -> list[Decision]:
         async with self.sessions() as s:

@@ -107,6 +107,33 @@ async def test_stale_transition_is_refused(store: Store) -> None:
     assert second is None
 
 
+async def test_resume_restarts_the_sla_and_owes_its_note_in_one_transaction(store: Store) -> None:
+    from datetime import timedelta
+
+    from storage.repo import Owed
+
+    rid, run_id = await _new_release(store)
+    req = await _to_awaiting(store, rid, run_id)
+    pause = AuditNote("U1", "release.pause", "ok", {})
+    assert await store.transition(rid, StateChange("preview", "awaiting", "preview", "paused", "awaiting"), pause, NOW)
+    async with store.sessions.begin() as s:  # as after two SLAs: escalated, no clock left
+        await s.execute(text("UPDATE approval_requests SET escalation_level = 2"))
+        await s.execute(text("UPDATE timers SET state = 'done'"))
+    note = Owed("release:1:resume:1", "chat.postMessage", {"channel": "C1", "text": "Resumed"})
+    due = NOW + timedelta(minutes=15)
+    done = await store.transition(
+        rid, StateChange("preview", "paused", "preview", "awaiting"), AuditNote("U1", "release.resume", "ok", {}),
+        NOW, owed=[note], sla_due=due,
+    )
+    assert done is not None and done[0].state == "awaiting"
+    async with store.sessions() as s:
+        level = (await s.execute(text(f"SELECT escalation_level FROM approval_requests WHERE id = {req}"))).scalar()
+        timers = (await s.execute(text("SELECT kind, target_id FROM timers WHERE state = 'pending'"))).all()
+        owed = (await s.execute(text("SELECT idempotency_key FROM outbox"))).scalars().all()
+    assert level == 0 and [(k, t) for k, t in timers] == [("sla.escalate", req)]
+    assert "release:1:resume:1" in owed
+
+
 async def test_migrations_match_models(store: Store) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
