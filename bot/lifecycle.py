@@ -442,6 +442,7 @@ class Lifecycle:
             return
         owners = policy.owners(phase).primary
         failed_gates = sorted({r.gate for r in results if r.status in (Status.FAIL, Status.INCONCLUSIVE)})
+        rollback = self.rollback_note(release, results, None) if t.after.state is State.ROLLED_BACK else None
         outcome = await self.store.record_gate_results(
             release.id or 0,
             run.id or 0,
@@ -459,6 +460,7 @@ class Lifecycle:
             channel_id=release.channel_id,
             traffic_percent=0.0 if t.after.state is State.ROLLED_BACK else None,
             sla_due=self.clock() + policy.phase(phase).sla_delta,
+            owed=[rollback] if rollback else [],
         )
         if outcome is False:
             return
@@ -467,7 +469,7 @@ class Lifecycle:
         request = outcome if isinstance(outcome, ApprovalRequest) else None
         if t.after.state is State.ROLLED_BACK:
             await self._zero_traffic(fresh, "gate failed: " + ", ".join(failed_gates))
-            await self._announce_rollback(fresh, results, reason=None)
+            await self._announce_rollback(fresh, results, reason=None, owed=rollback is not None)
             await self._upload_artifacts(fresh, run, policy)
         else:
             await self._post_results(fresh, run, results, request, policy)
@@ -538,9 +540,35 @@ class Lifecycle:
         await self.traffic.apply(Split(release.name, release.phase, release.traffic_percent, {}, "reconcile"))
         log.info("traffic for %s reconciled at %g%%", release.name, release.traffic_percent)
 
-    async def _announce_rollback(
+    def rollback_note(
         self, release: Release, results: Sequence[GateResult], reason: str | None, by: str | None = None
+    ) -> Owed | None:
+        """The rollback's explanation, owed in the rollback's own transaction (None before a root)."""
+        key = f"release:{release.id}:rolled_back:{release.phase}"
+        return thread_note(
+            release, key, f"{release.name} rolled back", self._rollback_blocks(release, results, reason, by)
+        )
+
+    async def _announce_rollback(
+        self,
+        release: Release,
+        results: Sequence[GateResult],
+        reason: str | None,
+        by: str | None = None,
+        *,
+        owed: bool = False,
     ) -> None:
+        """Say why the release rolled back (unless that was owed with the rollback) and sum it up."""
+        if owed:
+            self.outbox_kick()
+        else:
+            blocks = self._rollback_blocks(release, results, reason, by)
+            await self._thread(release, f"{release.name} rolled back", blocks)
+        await self._final_summary(release)
+
+    def _rollback_blocks(
+        self, release: Release, results: Sequence[GateResult], reason: str | None, by: str | None
+    ) -> list[dict[str, Any]]:
         policy = release_policy(release)
         owners = policy.owners(Phase(release.phase)).primary
         failing = [r for r in results if r.status is Status.FAIL]
@@ -581,8 +609,7 @@ class Lifecycle:
                 f"{release_blocks.mentions(owners)}: fix and start it again with `/release start {release.name}`."
             )
             blocks = [release_blocks.section("\n".join(lines))]
-        await self._thread(release, f"{release.name} rolled back", blocks)
-        await self._final_summary(release)
+        return blocks
 
     # -- decisions -----------------------------------------------------------------------
 

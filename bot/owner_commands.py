@@ -78,7 +78,7 @@ async def transition(
     why = f" — {esc(reason)}" if reason else ""
     text, blocks = f"{release.name} {words}", [release_blocks.section(f"{words} by <@{user}>{why}")]
     key = f"release:{release.id}:{event.value}:{int(now.timestamp() * 1000)}"
-    note = None if rolled_back else thread_note(release, key, text, blocks)
+    note = lc.rollback_note(release, [], reason, user) if rolled_back else thread_note(release, key, text, blocks)
     resumes_request = event is Event.RESUME and t.after.state is State.AWAITING
     done = await lc.store.transition(
         release.id or 0,
@@ -97,7 +97,7 @@ async def transition(
     fresh, run = done
     if rolled_back:
         await lc._zero_traffic(fresh, f"rollback by {user}")
-        await lc._announce_rollback(fresh, [], reason=reason, by=user)
+        await lc._announce_rollback(fresh, [], reason=reason, by=user, owed=note is not None)
     elif note:
         lc.outbox_kick()
     else:

@@ -365,11 +365,13 @@ class Store:
         channel_id: str,
         traffic_percent: float | None = None,
         sla_due: datetime | None = None,
+        owed: Sequence[Owed] = (),
     ) -> ApprovalRequest | bool | None:
         """Store a phase's gate results and move the release on.
 
         Returns False when the release changed state meanwhile (results are then dropped),
-        the new approval request when the owners are now asked, else None.
+        the new approval request when the owners are now asked, else None. ``owed`` (e.g. a
+        rollback's explanation) is enqueued in the same transaction.
         """
         async with self.sessions.begin() as s:
             if not await self._cas_release(s, release_id, change, now):
@@ -430,6 +432,8 @@ class Store:
             release = await s.get(Release, release_id)
             await s.refresh(release)
             await self._append_audit(s, note, now, release)
+            for o in owed:
+                await enqueue(s, o.key, o.method, o.args, release_id, now=now)
             return request
 
     async def gate_results(self, run_id: int) -> list[GateResult]:
