@@ -257,6 +257,23 @@ class DrillRunner:
             self.last = record
             return record
 
+    async def _owed_deliveries(self, name: str) -> list[SlackCall]:
+        """Messages owed in the drill release's own transactions (decisions, escalations, traffic
+        steps, rollbacks) never pass the timed wrapper: their delivery is enqueue → sent."""
+        outbox = self.lc.slack.outbox
+        release = await self.lc.store.latest_release(name)
+        if outbox is None or release is None or release.id is None:
+            return []
+        out: list[SlackCall] = []
+        for row in await outbox.store.rows(release_id=release.id):
+            if row.state == "sent" and row.sent_at is not None:
+                out.append(
+                    SlackCall(row.method, release.channel_id, (row.sent_at - row.created_at).total_seconds(), True)
+                )
+            elif row.state == "failed":
+                out.append(SlackCall(row.method, release.channel_id, 0.0, False))
+        return out
+
     async def _run(self, opts: DrillOptions) -> DrillRun:
         lc = self.lc
         started = lc.clock()
@@ -293,6 +310,7 @@ class DrillRunner:
             else:
                 lc.evaluators[Phase.CANARY] = original[2]
         mine = [c for c in calls if c.channel == opts.channel or c.method == "dm"]
+        mine += await self._owed_deliveries(name)
         ok = [c.seconds for c in mine if c.ok]
         record.slack_calls = len(mine)
         record.slack_failures = sum(1 for c in mine if not c.ok)
