@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from bot.blocks import gates as gate_blocks
 from bot.blocks import release as release_blocks
 from bot.blocks.text import esc
-from bot.lifecycle import BOT, Lifecycle, _change
+from bot.lifecycle import BOT, Lifecycle, state_change
 from bot.views import release_policy, snapshot
 from gates.durations import format_duration
 from gates.phases import Event, Phase, Refused, State, apply
@@ -131,7 +131,7 @@ async def on_sla_pause(lc: Lifecycle, timer: Timer) -> None:
         to_level=2,
         now=lc.clock(),
         next_timer=None,
-        change=_change(t),
+        change=state_change(t),
         note=AuditNote(BOT, "sla.pause", "ok", {"request": request.id, "why": "no decision after two SLAs"}),
     )
     if done is None:

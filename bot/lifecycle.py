@@ -447,7 +447,7 @@ class Lifecycle:
             release.id or 0,
             run.id or 0,
             results,
-            _change(t),
+            state_change(t),
             AuditNote(
                 BOT,
                 "gates.evaluated",
@@ -680,7 +680,7 @@ class Lifecycle:
             decision=decision,
             by=user,
             comment=comment,
-            change=_change(t),
+            change=state_change(t),
             now=now,
             run_outcome="approved" if decision == "approve" else "rejected",
             start_next_run=t.after.state is State.RUNNING,
@@ -951,7 +951,8 @@ def _preview_artifacts(report: PreviewReport, max_inline: int) -> list[Artifact]
     return out
 
 
-def _change(t: Transition) -> StateChange:
+def state_change(t: Transition) -> StateChange:
+    """A state-machine transition as the compare-and-set the store applies (from → to)."""
     return StateChange(
         from_phase=t.before.phase.value,
         from_state=t.before.state.value,

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from bot.authz import is_owner
 from bot.blocks import release as release_blocks
 from bot.blocks.text import esc
-from bot.lifecycle import Lifecycle, _change, thread_note
+from bot.lifecycle import Lifecycle, state_change, thread_note
 from bot.views import release_policy, snapshot
 from gates.phases import Event, Phase, Refused, State, apply
 from storage.models import Release
@@ -82,7 +82,7 @@ async def transition(
     resumes_request = event is Event.RESUME and t.after.state is State.AWAITING
     done = await lc.store.transition(
         release.id or 0,
-        _change(t),
+        state_change(t),
         AuditNote(user, f"release.{event.value}", "ok", {"reason": reason}),
         now,
         start_run=event is Event.RERUN,
