@@ -15,9 +15,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from skimage.color import deltaE_ciede2000, lab2rgb, rgb2lab
-from skimage.metrics import structural_similarity
-from skimage.transform import resize
 
 from gates.policy import BrandColor, BrandConfig
 from gates.result import Finding, GateResult, Status
@@ -45,14 +42,20 @@ def rgb_to_hex(rgb: Sequence[float]) -> str:
 
 def to_lab(rgb: npt.NDArray[Any]) -> FloatArray:
     """sRGB uint8 (…, 3) → CIELAB (D65)."""
+    from skimage.color import rgb2lab  # imported here: scikit-image costs ~0.3 s, and Preview never needs it
+
     return np.asarray(rgb2lab(np.asarray(rgb, dtype=np.float64) / 255.0), dtype=np.float64)
 
 
 def lab_to_rgb(lab: FloatArray) -> FloatArray:
+    from skimage.color import lab2rgb
+
     return np.asarray(lab2rgb(lab.reshape(1, -1, 3)), dtype=np.float64).reshape(-1, 3) * 255.0
 
 
 def delta_e(lab1: FloatArray, lab2: FloatArray) -> FloatArray:
+    from skimage.color import deltaE_ciede2000
+
     return np.asarray(deltaE_ciede2000(lab1, lab2), dtype=np.float64)  # type: ignore[no-untyped-call]
 
 
@@ -174,6 +177,9 @@ def _win_size(h: int, w: int) -> int:
 
 def compare_logo(region: Pixels, reference: Pixels) -> LogoCheck:
     """ΔE and SSIM between the image's logo area and the approved logo, scaled to the area."""
+    from skimage.metrics import structural_similarity
+    from skimage.transform import resize
+
     h, w = region.shape[:2]
     ref = reference
     if ref.shape[:2] != (h, w):
