@@ -162,10 +162,9 @@ def run_odiff(odiff: Path, base: Path, cand: Path) -> float:
 
 
 def _decode_pair(root: Path, base: str, cand: str) -> tuple[np.ndarray, np.ndarray]:
-    from bot.images import decode_image
+    from bot.images import decode_pair
 
-    _, bpx = decode_image(root, base, MAX_PIXELS)
-    _, cpx = decode_image(root, cand, MAX_PIXELS)
+    (_, cpx), (_, bpx) = decode_pair(root, cand, base, MAX_PIXELS)
     assert bpx is not None and cpx is not None
     return bpx, cpx
 
@@ -185,15 +184,14 @@ def ours_ratio(root: Path, base: str, cand: str) -> float:
 
 
 def ours_full(root: Path, base: str, cand: str) -> dict[str, Any]:
-    from bot.images import decode_image
+    from bot.images import decode_pair
     from bot.thumbnails import diff_thumbnail
     from gates.bundle import BundleImage
     from gates.policy import VisualDiffConfig
     from gates.subject import ImageSubject
     from gates.visual.gate import VisualDiffGate
 
-    bf, bpx = decode_image(root, base, MAX_PIXELS)
-    cf, cpx = decode_image(root, cand, MAX_PIXELS)
+    (cf, cpx), (bf, bpx) = decode_pair(root, cand, base, MAX_PIXELS)
     assert bpx is not None and cpx is not None
     spec = BundleImage(id="bench", candidate=cand, baseline=base)
     subject = ImageSubject(spec=spec, candidate=cf, baseline=bf, candidate_pixels=cpx, baseline_pixels=bpx)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bot.images import ImageLoadError, decode_image, resolve_inside
+from bot.images import ImageLoadError, decode_image, decode_pair, resolve_inside
 from bot.thumbnails import SheetItem, contact_sheet, diff_thumbnail, is_major
 from gates import registry
 from gates.bundle import Bundle, BundleImage
@@ -131,15 +131,19 @@ def _evaluate_unsafe(root: Path, spec: BundleImage, gates: PreviewGates, thumbs_
     limit = _max_pixels(gates)
     # Pixels only for a pair: no gate compares a new image with nothing.
     needs_pixels = registry.preview_needs_pixels(gates) and spec.baseline is not None
-    cand, cpx = decode_image(root, spec.candidate, limit, pixels=needs_pixels)
     base: ImageFacts | None = None
     bpx: Pixels | None = None
-    if spec.baseline:
-        if cand.usable and _same_bytes(root, spec.candidate, spec.baseline):
-            # Unchanged files are common in a large release; one decode serves both.
-            base, bpx = replace(cand, path=spec.baseline), cpx
-        else:
-            base, bpx = decode_image(root, spec.baseline, limit, pixels=needs_pixels)
+    if spec.baseline and not _same_bytes(root, spec.candidate, spec.baseline):
+        (cand, cpx), (base, bpx) = decode_pair(root, spec.candidate, spec.baseline, limit, pixels=needs_pixels)
+    else:
+        cand, cpx = decode_image(root, spec.candidate, limit, pixels=needs_pixels)
+        if spec.baseline:
+            # Unchanged files are common in a large release; one decode serves both (a file that
+            # cannot be read is read again so that its error names the baseline path).
+            if cand.usable:
+                base, bpx = replace(cand, path=spec.baseline), cpx
+            else:
+                base, bpx = decode_image(root, spec.baseline, limit, pixels=needs_pixels)
     bare = ImageSubject(spec=spec, candidate=cand, baseline=base)
     full = ImageSubject(spec=spec, candidate=cand, baseline=base, candidate_pixels=cpx, baseline_pixels=bpx)
     results: list[GateResult] = []

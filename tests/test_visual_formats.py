@@ -140,3 +140,16 @@ def test_missing_baseline_file_fails(tmp_path: Path, picture: np.ndarray) -> Non
     cand = save(Image.fromarray(picture), tmp_path, "c.png")
     r = visual(tmp_path, cand, "nope.png")
     assert r.status is Status.FAIL and "nope.png" in r.summary
+
+
+def test_a_pair_decoded_together_keeps_each_files_own_answer(tmp_path: Path, picture: np.ndarray) -> None:
+    from bot.images import decode_pair
+
+    save(Image.fromarray(picture), tmp_path, "new.png")
+    (tmp_path / "old.png").write_bytes((tmp_path / "new.png").read_bytes()[:200])  # truncated
+    (cand, cpx), (base, bpx) = decode_pair(tmp_path, "new.png", "old.png", 10_000_000)
+    assert cand.usable and cpx is not None and cpx.shape == (120, 160, 4)
+    assert not base.usable and bpx is None and base.error and "old.png" in base.error
+    # Through the runner: the broken baseline is named, not the candidate.
+    r = visual(tmp_path, "new.png", "old.png")
+    assert r.status is not Status.PASS and "old.png" in r.summary
