@@ -66,21 +66,30 @@ class PreviewReport:
             **({"contact_sheet": str(self.contact_sheet)} if self.contact_sheet else {}),
         }
 
-
     def slack_uploads(self, max_inline: int = 5) -> list[dict[str, Any]]:
         """``files_upload_v2(file_uploads=…)`` entries for the release thread: the contact sheet,
         then thumbnails of major changes only (failed visual diffs, most changed first), so Slack
         shows what needs eyes and the rest stays in the report."""
         uploads: list[dict[str, Any]] = []
         if self.contact_sheet is not None:
-            uploads.append({"file": str(self.contact_sheet), "filename": "contact-sheet.png",
-                            "title": f"Visual diff: {len(self.thumbnails)} images, worst first"})
+            uploads.append(
+                {
+                    "file": str(self.contact_sheet),
+                    "filename": "contact-sheet.png",
+                    "title": f"Visual diff: {len(self.thumbnails)} images, worst first",
+                }
+            )
         major = [r for r in self.results if is_major(r) and r.image_id in self.thumbnails]
         major.sort(key=lambda r: -(r.measured or 0.0))
         for r in major[:max_inline]:
             assert r.image_id is not None
-            uploads.append({"file": str(self.thumbnails[r.image_id]), "filename": f"{r.image_id}.diff.png",
-                            "title": f"{r.image_id}: {r.summary}"})
+            uploads.append(
+                {
+                    "file": str(self.thumbnails[r.image_id]),
+                    "filename": f"{r.image_id}.diff.png",
+                    "title": f"{r.image_id}: {r.summary}",
+                }
+            )
         return uploads
 
 
@@ -112,29 +121,39 @@ def _safe_name(image_id: str) -> str:
     return image_id.replace("/", "_")  # ids are validated, but never trust a path component
 
 
-def _evaluate(root: Path, spec: BundleImage, gates: PreviewGates, thumbs_dir: Path | None) -> _Outcome:
+def _evaluate(
+    root: Path, spec: BundleImage, gates: PreviewGates, thumbs_dir: Path | None, *, decode_together: bool = True
+) -> _Outcome:
     """One image, never raising: a bug or resource failure on one image must not lose the
     report for the other hundreds, so it becomes an inconclusive result that names the image."""
     try:
-        return _evaluate_unsafe(root, spec, gates, thumbs_dir)
+        return _evaluate_unsafe(root, spec, gates, thumbs_dir, decode_together)
     except Exception as exc:  # reported in the result and logged with context
         log.exception("preview: evaluating image %s (%s) failed", spec.id, spec.candidate)
         facts = ImageFacts(path=spec.candidate, exists=True, error=f"{spec.candidate}: internal error ({exc!r})")
         result = GateResult(
-            gate="preview", status=Status.INCONCLUSIVE, image_id=spec.id,
+            gate="preview",
+            status=Status.INCONCLUSIVE,
+            image_id=spec.id,
             summary=f"could not evaluate {spec.id}: {type(exc).__name__}: {exc} (see the logs)",
         )
         return _Outcome(ImageSubject(spec=spec, candidate=facts), [result])
 
 
-def _evaluate_unsafe(root: Path, spec: BundleImage, gates: PreviewGates, thumbs_dir: Path | None) -> _Outcome:
+def _evaluate_unsafe(
+    root: Path, spec: BundleImage, gates: PreviewGates, thumbs_dir: Path | None, decode_together: bool
+) -> _Outcome:
     limit = _max_pixels(gates)
     # Pixels only for a pair: no gate compares a new image with nothing.
     needs_pixels = registry.preview_needs_pixels(gates) and spec.baseline is not None
     base: ImageFacts | None = None
     bpx: Pixels | None = None
     if spec.baseline and not _same_bytes(root, spec.candidate, spec.baseline):
-        (cand, cpx), (base, bpx) = decode_pair(root, spec.candidate, spec.baseline, limit, pixels=needs_pixels)
+        if decode_together:
+            (cand, cpx), (base, bpx) = decode_pair(root, spec.candidate, spec.baseline, limit, pixels=needs_pixels)
+        else:
+            cand, cpx = decode_image(root, spec.candidate, limit, pixels=needs_pixels)
+            base, bpx = decode_image(root, spec.baseline, limit, pixels=needs_pixels)
     else:
         cand, cpx = decode_image(root, spec.candidate, limit, pixels=needs_pixels)
         if spec.baseline:
@@ -165,9 +184,7 @@ def _evaluate_unsafe(root: Path, spec: BundleImage, gates: PreviewGates, thumbs_
             cpx = resample(cpx, bpx.shape[1], bpx.shape[0])  # the comparison was made at this size
         thumb = thumbs_dir / f"{_safe_name(spec.id)}.diff.png"
         thumb.write_bytes(diff_thumbnail(bpx, cpx, comparison))
-        results = [
-            replace(r, evidence={**r.evidence, "thumbnail": str(thumb)}) if r is visual else r for r in results
-        ]
+        results = [replace(r, evidence={**r.evidence, "thumbnail": str(thumb)}) if r is visual else r for r in results]
     changed = visual.values.get("changed_fraction") if visual is not None else None
     return _Outcome(bare, results, thumb, float(changed) if changed is not None else None)
 
@@ -228,7 +245,9 @@ def run_preview(
     else:
         with _pool(workers) as pool:
             futures: dict[Future[_Outcome], str] = {
-                pool.submit(_evaluate, root, spec, gates, thumbs_dir): spec.id for spec in bundle.images
+                # One process per core is busy already: a second decode thread would only contend.
+                pool.submit(_evaluate, root, spec, gates, thumbs_dir, decode_together=False): spec.id
+                for spec in bundle.images
             }
             for done, fut in enumerate(as_completed(futures), start=1):
                 outcomes[futures[fut]] = fut.result()
