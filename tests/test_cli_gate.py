@@ -195,10 +195,10 @@ def test_a_crash_on_one_image_is_inconclusive_not_fatal(
 
     real = runner._evaluate_unsafe
 
-    def flaky(root: Path, spec: object, gates: object, thumbs: object) -> object:
+    def flaky(root: Path, spec: object, gates: object, thumbs: object, together: bool) -> object:
         if getattr(spec, "id", "") == "img-1":
             raise MemoryError("simulated")
-        return real(root, spec, gates, thumbs)  # type: ignore[arg-type]
+        return real(root, spec, gates, thumbs, together)  # type: ignore[arg-type]
 
     monkeypatch.setattr(runner, "_evaluate_unsafe", flaky)
     bundle = make_bundle(tmp_path / "rel", changed=False)
