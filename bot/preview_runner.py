@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -205,10 +206,15 @@ def default_workers() -> int:
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
-    # forkserver: forking a process that runs threads (the bot's event loop offloads here) can
-    # deadlock; the server imports numpy and Pillow once, so each worker starts warm.
+    # A single-threaded caller (the `gate preview` CLI) can fork: workers start in milliseconds
+    # with everything imported. Forking a process that runs threads (the bot's event loop
+    # offloads here) can deadlock, so the bot gets a forkserver, which imports numpy and Pillow
+    # once so that each worker still starts warm.
     ctx: multiprocessing.context.BaseContext
-    if "forkserver" in multiprocessing.get_all_start_methods():
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        ctx = multiprocessing.get_context("fork")
+    elif "forkserver" in methods:
         server = multiprocessing.get_context("forkserver")
         server.set_forkserver_preload(["bot.preview_runner"])
         ctx = server

@@ -115,6 +115,26 @@ def test_workers_do_not_change_results(tmp_path: Path, policy: Path) -> None:
     assert outs[0] == outs[1]
 
 
+def test_the_cli_as_its_own_process_gives_the_same_report_with_a_pool(tmp_path: Path, policy: Path) -> None:
+    # A single-threaded `releasegate gate preview` forks its workers (the bot, which runs
+    # threads, uses a forkserver instead); both must judge exactly as one process does.
+    import subprocess
+    import sys
+
+    bundle = make_bundle(tmp_path / "rel", changed=True)
+    outs = []
+    for workers in ("1", "2"):
+        path = tmp_path / f"p{workers}.json"
+        done = subprocess.run(
+            [sys.executable, "-m", "bot.cli_gate", "gate", "preview", str(bundle), "--policy", str(policy),
+             "--json", str(path), "--workers", workers, "--no-progress"],
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert done.returncode in (0, 1), done.stderr
+        outs.append(json.loads(path.read_text()))
+    assert outs[0] == outs[1] and len(outs[0]["images"]) == 3
+
+
 def test_missing_release_yml_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "empty").mkdir()
     assert gate_preview_main(parse(["gate", "preview", str(tmp_path / "empty")])) == 2
