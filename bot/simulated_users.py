@@ -81,27 +81,9 @@ class SlackUsers:
     async def slash(self, user: str, text: str, channel: str = "C0RELEASES", **kw: Any) -> Answer:
         return await self.send_form(self.slash_form(user, text, channel), **kw)
 
-    async def click(
-        self,
-        user: str,
-        *,
-        channel: str,
-        message: dict[str, Any],
-        action_id: str,
-        value: str,
-        block_id: str = "",
-        trigger_id: str | None = None,
-    ) -> Answer:
-        payload = self.click_payload(
-            user,
-            channel=channel,
-            message=message,
-            action_id=action_id,
-            value=value,
-            block_id=block_id,
-            trigger_id=trigger_id,
-        )
-        return await self.send_form({"payload": json.dumps(payload)})
+    async def click(self, user: str, **button: Any) -> Answer:
+        """A button click over HTTP; ``button`` as :meth:`click_payload` takes it."""
+        return await self.send_form({"payload": json.dumps(self.click_payload(user, **button))})
 
     def click_payload(
         self,
