@@ -8,6 +8,7 @@ moved into place with one rename, so ``/release start`` never sees half a bundle
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,7 +17,7 @@ from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 
-from bot.bundle_loader import check_name
+from bot.bundle_loader import check_name, fingerprint
 from gates.bundle import BundleError, check_relative_path, parse_bundle
 
 if TYPE_CHECKING:
@@ -30,6 +31,13 @@ def _bad(message: str, status: int = 400) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+def _actor(request: web.Request) -> str:
+    """Who uploads, for the audit entry: the API key by name (the admin token is ``key:admin``)."""
+    principal = request.get("principal")
+    name = getattr(principal, "name", None)
+    return f"key:{name}" if name else "key:admin"
+
+
 def add_bundle_routes(app: web.Application, bot: Bot) -> None:
     async def upload(request: web.Request) -> web.Response:
         name = request.query.get("name", "")
@@ -38,6 +46,7 @@ def add_bundle_routes(app: web.Application, bot: Bot) -> None:
         if not request.content_type.startswith("multipart/"):
             return _bad("send multipart/form-data: release.yml and the image files")
         if await bot.store.active_release(name) is not None:
+            # Early answer before the body is read; the binding check is begin_upload's, after it.
             return _bad(f"{name} is in progress; wait until it ends before replacing its bundle", 409)
         releases_dir = Path(bot.settings.releases_dir)
         releases_dir.mkdir(parents=True, exist_ok=True)
@@ -57,12 +66,31 @@ def add_bundle_routes(app: web.Application, bot: Bot) -> None:
                        and not (staging / p).is_file()]
             if missing:
                 return _bad("files named in release.yml were not uploaded: " + ", ".join(missing[:20]))
-            target = releases_dir / name
-            if target.exists():
-                shutil.rmtree(target)
-            staging.rename(target)
-            files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
-            return web.json_response({"name": name, "images": len(bundle.images), "files": files}, status=201)
+            fp = await asyncio.to_thread(fingerprint, staging, bundle)
+            actor = _actor(request)
+            # Claimed in the database, so a `/release start` of the same name either finishes first
+            # (and this upload is refused) or sees the upload and refuses itself.
+            refused = await bot.store.begin_upload(name, actor, bot.lifecycle.clock())
+            if refused is not None:
+                return _bad(refused, 409)
+            replaced = False
+            try:
+                target = releases_dir / name
+                if target.exists():
+                    await asyncio.to_thread(shutil.rmtree, target)
+                staging.rename(target)
+                replaced = True
+            finally:
+                files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()) if replaced else []
+                size = sum((target / f).stat().st_size for f in files) if replaced else 0
+                detail = {"bundle_digest": fp.digest, "files": len(files), "bytes": size,
+                          "images": len(bundle.images)} if replaced else None
+                await bot.store.finish_upload(name, actor, bot.lifecycle.clock(), detail)
+            return web.json_response(
+                {"name": name, "images": len(bundle.images), "files": files, "bundle_digest": fp.digest,
+                 "image_sha256": fp.image_hashes(bundle)},
+                status=201,
+            )
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bot.images import inspect_image, resolve_inside
-from gates.bundle import RELEASE_NAME, Bundle, BundleError, parse_bundle
+from gates.bundle import (
+    MISSING,
+    RELEASE_NAME,
+    Bundle,
+    BundleError,
+    bundle_digest,
+    describe_changes,
+    parse_bundle,
+    referenced_paths,
+)
 
 MAX_BUNDLE_YAML_BYTES = 1_000_000
 
@@ -65,3 +76,50 @@ def precheck(loaded: LoadedBundle, max_pixels: int) -> list[str]:
             if facts.error:
                 problems.append(f"{loaded.name}/{facts.error}")
     return problems
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """The bytes a release covers: ``release.yml`` and every referenced file (size, SHA-256)."""
+
+    digest: str
+    files: dict[str, tuple[int, str]]
+
+    def to_manifest(self) -> list[dict[str, Any]]:
+        return [{"path": p, "size": s, "sha256": h} for p, (s, h) in sorted(self.files.items())]
+
+    @staticmethod
+    def files_from_manifest(manifest: list[dict[str, Any]]) -> dict[str, tuple[int, str]]:
+        return {str(m["path"]): (int(m["size"]), str(m["sha256"])) for m in manifest}
+
+    def changes_since(self, manifest: list[dict[str, Any]]) -> list[str]:
+        return describe_changes(self.files_from_manifest(manifest), self.files)
+
+    def image_hashes(self, bundle: Bundle) -> dict[str, str]:
+        """Each image id's candidate SHA-256: what a deployer checks before serving it."""
+        return {img.id: self.files.get(img.candidate, (0, MISSING))[1] for img in bundle.images}
+
+
+def _hash_file(path: Path) -> tuple[int, str]:
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            size += len(chunk)
+            h.update(chunk)
+    return size, h.hexdigest()
+
+
+def fingerprint(root: Path, bundle: Bundle) -> Fingerprint:
+    """Hash ``release.yml`` and every referenced file as they are on disk now (blocking: run in a thread).
+
+    A file that is missing or leaves the bundle still takes a slot, so its absence changes the digest.
+    """
+    files: dict[str, tuple[int, str]] = {}
+    for rel in ["release.yml", *referenced_paths(bundle)]:
+        try:
+            path = resolve_inside(root, rel)
+            files[rel] = _hash_file(path)
+        except (OSError, ValueError):
+            files[rel] = (0, MISSING)
+    return Fingerprint(bundle_digest(files), files)

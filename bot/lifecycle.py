@@ -23,7 +23,8 @@ from bot.blocks import release as release_blocks
 from bot.blocks.release import DecisionView
 from bot.blocks.text import esc, markdown_to_mrkdwn, plain
 from bot.brand_check import check_brand
-from bot.bundle_loader import load_bundle, precheck
+from bot.bundle_loader import fingerprint, load_bundle, precheck
+from bot.integrity import drift, stop_for_drift
 from bot.preview_runner import PreviewReport, run_preview
 from bot.report import collect_report, review_template, write_report
 from bot.settings import Settings
@@ -42,6 +43,7 @@ from storage.evidence import ContentStore
 from storage.models import ApprovalRequest, PhaseRun, Release, Timer
 from storage.outbox import ref_channel, ref_ts
 from storage.repo import AlreadyActive, AuditNote, Owed, StateChange, Store
+from storage.uploads import BundleBusy
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +183,12 @@ class Lifecycle:
 
     async def start(self, name: str, channel: str, user: str) -> None:
         """Runs after the slash command was acked; every problem goes back to the user privately."""
+        existing = await self.store.active_release(name)
+        if existing is not None:
+            # Before any decoding: a repeated start of a running release costs nothing.
+            await self._already_active(name, channel, user, existing)
+            return
+        version = await self.store.bundle_version(name)
         try:
             loaded = load_bundle(self.releases_dir, name)
         except BundleError as exc:
@@ -195,6 +203,7 @@ class Lifecycle:
                 channel, user, f"⚠️ Cannot start *{esc(name)}*: fix these files in the bundle first.\n{shown}{more}"
             )
             return
+        fp = await asyncio.to_thread(fingerprint, loaded.root, loaded.bundle)
         now = self.clock()
         try:
             release, run = await self.store.create_release(
@@ -208,18 +217,27 @@ class Lifecycle:
                 phase=Phase.PREVIEW.value,
                 state=State.RUNNING.value,
                 now=now,
+                bundle_digest=fp.digest,
+                bundle_manifest=fp.to_manifest(),
+                bundle_version=version,
             )
         except AlreadyActive as exc:
-            view = release_view(exc.existing)
-            await self.slack.ephemeral(
-                channel,
-                user,
-                f"*{esc(name)}* is already in progress ({view.phase.label}, {release_blocks.state_words(view.state)}). "
-                f"See `/release status {name}`.",
-            )
+            await self._already_active(name, channel, user, exc.existing)
+            return
+        except BundleBusy as exc:
+            await self.slack.ephemeral(channel, user, f"⚠️ Cannot start *{esc(name)}*: {esc(str(exc))}.")
             return
         await self._post_root(release)
         await self._begin_phase(release, run)
+
+    async def _already_active(self, name: str, channel: str, user: str, existing: Release) -> None:
+        view = release_view(existing)
+        await self.slack.ephemeral(
+            channel,
+            user,
+            f"*{esc(name)}* is already in progress ({view.phase.label}, {release_blocks.state_words(view.state)}). "
+            f"See `/release status {name}`.",
+        )
 
     async def _post_root(self, release: Release) -> None:
         """The release's root message; its fixed outbox key makes a repeat after a crash a no-op."""
@@ -242,6 +260,9 @@ class Lifecycle:
         traffic = getattr(release_policy(release).phase(phase), "traffic", None)
         if phase is not Phase.PREVIEW and traffic is not None:
             scope += f", traffic steps {', '.join(f'{s:g}%' for s in traffic.steps)}"
+        if release.bundle_digest:
+            # People compare this with what their deploy shipped (webhook / flagd metadata).
+            scope += f", bundle {release.bundle_digest[:12]} ({len(release.bundle_manifest)} files)"
         return scope
 
     async def _begin_phase(self, release: Release, run: PhaseRun, *, announce: bool = True) -> None:
@@ -347,6 +368,9 @@ class Lifecycle:
         # One step per evaluation: a late evaluation never skips a step that should be seen and audited.
         step = min(pos.step, current + 1)
         if steps[step] != release.traffic_percent:
+            if steps[step] > release.traffic_percent and (d := await drift(release)) is not None:
+                await stop_for_drift(self, release, d, f"before {phase.label} traffic step {step + 1}")
+                return False
             moved = await self.set_traffic(release, steps[step], f"step {step + 1} of {len(steps)}")
             if not moved or step < len(steps) - 1:
                 return False
@@ -360,7 +384,7 @@ class Lifecycle:
             if phase is not Phase.PREVIEW
             else {}
         )
-        split = Split(release.name, phase.value, percent, regions, reason)
+        split = Split(release.name, phase.value, percent, regions, reason, **bundle_facts(release))
         try:
             await self.traffic.apply(split)
         except Exception as exc:
@@ -519,25 +543,39 @@ class Lifecycle:
                 self.slack.upload(release.channel_id, release.root_ts, a.filename, a.content, a.title),
             )
 
-    async def _zero_traffic(self, release: Release, reason: str) -> None:
+    async def _zero_traffic(self, release: Release, reason: str, actor: str = BOT) -> None:
+        """The engines get 0 % (the database already says so); the move is an audit entry of its own."""
+        outcome, error = "ok", None
         try:
-            await self.traffic.apply(Split(release.name, release.phase, 0.0, {}, reason))
-        except Exception:
+            await self.traffic.apply(Split(release.name, release.phase, 0.0, {}, reason, **bundle_facts(release)))
+        except Exception as exc:
             # The database already says 0%; a durable timer keeps pushing that to the engine.
             log.exception("traffic engine %s failed to roll back %s; retrying", self.traffic.name, release.name)
+            outcome, error = "retrying", f"{type(exc).__name__}: {exc}"[:300]
             await self.store.schedule_timer(
                 RECONCILE_TIMER,
                 release.id or 0,
                 self.clock() + RECONCILE_AFTER,
                 key=f"{RECONCILE_TIMER}:{release.id}:{int(self.clock().timestamp())}",
             )
+        await self._safe(
+            f"auditing the rollback traffic of {release.name}",
+            self.store.audit(
+                AuditNote(actor, "traffic.rollback", outcome,
+                          {"percent": 0.0, "reason": reason, "engine": self.traffic.name, "error": error}),
+                self.clock(),
+                release,
+            ),
+        )
 
     async def on_reconcile_traffic(self, timer: Timer) -> None:
         """Push the recorded split to the engines again; raising makes the timer loop retry with backoff."""
         release = await self.store.release(timer.target_id)
         if release is None:
             return
-        await self.traffic.apply(Split(release.name, release.phase, release.traffic_percent, {}, "reconcile"))
+        await self.traffic.apply(
+            Split(release.name, release.phase, release.traffic_percent, {}, "reconcile", **bundle_facts(release))
+        )
         log.info("traffic for %s reconciled at %g%%", release.name, release.traffic_percent)
 
     def rollback_note(
@@ -656,6 +694,11 @@ class Lifecycle:
         if isinstance(t, Refused):
             await reply(f"Cannot {decision}: {t.reason}.")
             return
+        if decision == "approve" and (d := await drift(release)) is not None:
+            # An approval covers the bytes the reviewer judged; these are not those bytes any more.
+            await stop_for_drift(self, release, d, f"approval of {phase.label} by {user}")
+            await reply(f"Not approved: {d.headline(release)}. The release is paused; see its thread.")
+            return
         # -- audit inspector hook (bot/evidence.py): the decision's audit entry carries the package hash --
         from bot.evidence import build_evidence
 
@@ -693,9 +736,11 @@ class Lifecycle:
                     "comment": comment,
                     "gates": _snapshot_digest(request),
                     "evidence": evidence[0] if evidence else None,
+                    "bundle_digest": release.bundle_digest,
                 },
             ),
             owed=owed,
+            bundle_digest=release.bundle_digest,
         )
         if not result.decided:
             if result.decision is not None:
@@ -917,6 +962,15 @@ def thread_note(release: Release, key: str, text: str, blocks: list[dict[str, An
             "unfurl_media": False,
         },
     )
+
+
+def bundle_facts(release: Release) -> dict[str, Any]:
+    """What a traffic engine passes on so a deployer can check it serves the approved bytes."""
+    if not release.bundle_digest:
+        return {}
+    files = {m["path"]: m["sha256"] for m in release.bundle_manifest}
+    images = {img["id"]: files.get(img["candidate"], "") for img in release.bundle.get("images", [])}
+    return {"bundle_digest": release.bundle_digest, "images": images}
 
 
 def _dm_target(dm: dict[str, Any]) -> dict[str, Any]:

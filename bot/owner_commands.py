@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from bot.authz import is_owner
 from bot.blocks import release as release_blocks
 from bot.blocks.text import esc
+from bot.integrity import drift, drift_text
 from bot.lifecycle import Lifecycle, state_change, thread_note
 from bot.views import release_policy, snapshot
 from gates.phases import Event, Phase, Refused, State, apply
@@ -67,6 +68,17 @@ async def transition(
     if isinstance(t, Refused):
         await reply(f"Cannot {event.value} *{esc(release.name)}*: {t.reason}.")
         return
+    if event in (Event.RESUME, Event.RERUN) and release.phase != Phase.PREVIEW.value:
+        d = await drift(release)
+        if d is not None:
+            await lc.store.audit(
+                AuditNote(user, f"release.{event.value}", "refused", {"why": "bundle changed", **d.to_detail()}),
+                lc.clock(),
+                release,
+            )
+            await reply(f"Cannot {event.value} *{esc(release.name)}*: {d.headline(release)}.\n"
+                        + drift_text(release, d))
+            return
     rolled_back = t.after.state is State.ROLLED_BACK
     now = lc.clock()
     words = {
@@ -96,7 +108,7 @@ async def transition(
         return
     fresh, run = done
     if rolled_back:
-        await lc._zero_traffic(fresh, f"rollback by {user}")
+        await lc._zero_traffic(fresh, f"rollback by {user}", actor=user)
         await lc._announce_rollback(fresh, [], reason=reason, by=user, owed=note is not None)
     elif note:
         lc.outbox_kick()
@@ -132,9 +144,23 @@ async def retry_canary(lc: Lifecycle, release_id: int, user: str, reply: Callabl
     if latest is not None and latest.id != old.id:
         await reply(f"*{esc(old.name)}* was already started again (attempt {latest.attempt}).")
         return
+    d = await drift(old)
+    if d is not None:
+        # The retry would ship bytes no Preview gate and no reviewer saw: refuse, move nothing.
+        await lc.store.audit(
+            AuditNote(user, "release.retry_canary", "refused", {"why": "bundle changed", **d.to_detail()}),
+            lc.clock(),
+            old,
+        )
+        await lc._thread(old, f"{old.name}: Canary retry refused", [release_blocks.section(drift_text(old, d))])
+        await reply(f"Cannot retry the Canary of *{esc(old.name)}*: {d.headline(old)}.")
+        return
     try:
         release, run = await lc.store.create_release(
-            # The requester stays the person who asked for the release; who retried is audited.
+            # The requester stays the person who asked for the release; who retried is the entry's actor.
+            actor=user,
+            bundle_digest=old.bundle_digest,
+            bundle_manifest=old.bundle_manifest,
             name=old.name,
             title=old.title,
             channel_id=old.channel_id,

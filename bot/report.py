@@ -69,6 +69,9 @@ class ReportData:
     audit: str  # one line: intact / tampered at entry N
     generated_at: datetime
     rollbacks: list[dict[str, Any]] = field(default_factory=list)
+    # The bytes the approvals covered: digest over release.yml and every referenced file, and the files.
+    bundle_digest: str | None = None
+    bundle_files: list[dict[str, Any]] = field(default_factory=list)
 
 
 def fmt_duration(d: timedelta | None) -> str:
@@ -140,6 +143,11 @@ img{max-width:100%;border:1px solid #ddd}code{font-size:12px}
 <p>State <b>{{ d.state }}</b> · requested by {{ d.requested_by }} · {{ d.attempts }} attempt(s) ·
 started {{ d.started_at | ts }} · finished {{ d.finished_at | ts }} · total {{ total }}</p>
 <p>Audit log: <b>{{ d.audit }}</b></p>
+{% if d.bundle_digest %}<p>Bundle digest <code>{{ d.bundle_digest }}</code> over {{ d.bundle_files | length }}
+file(s): every approval below covers exactly these bytes.</p>
+<details><summary>Files</summary><table><tr><th>Path</th><th>Bytes</th><th>SHA-256</th></tr>
+{% for f in d.bundle_files %}<tr><td>{{ f.path }}</td><td>{{ f.size }}</td><td><code>{{ f.sha256 }}</code></td></tr>
+{% endfor %}</table></details>{% endif %}
 <h2>Phases</h2>
 <table><tr><th>Phase</th><th>Started</th><th>Duration</th><th>Outcome</th><th>Decided by</th><th>Comment</th>
 <th>Evidence</th></tr>
@@ -186,7 +194,9 @@ def render_summary(data: ReportData) -> str:
     """Markdown for the thread: phases, durations, who approved, verdicts, metric table, rollbacks."""
     total = fmt_duration(data.finished_at - data.started_at)
     lines = [f"## Release report: {_md(data.name)} — {_md(data.state)}",
-             f"{_md(data.title)} · {data.attempts} attempt(s) · total {total} · audit log {_md(data.audit)}", "",
+             f"{_md(data.title)} · {data.attempts} attempt(s) · total {total} · audit log {_md(data.audit)}",
+             *([f"Bundle digest `{data.bundle_digest}` ({len(data.bundle_files)} files)"] if data.bundle_digest
+               else []), "",
              "| Phase | Duration | Outcome | Decided by | Gates |", "|---|---|---|---|---|"]
     for r in data.runs:
         counts: dict[str, int] = {}
@@ -263,7 +273,8 @@ async def collect_report(store: Store, artifacts_dir: Path, name: str, now: date
     first, last = hist.attempts[0], hist.attempts[-1]
     return ReportData(name=name, title=last.title, state=last.state, requested_by=first.requested_by,
                       attempts=len(hist.attempts), started_at=first.created_at, finished_at=last.updated_at,
-                      runs=runs, audit=audit, generated_at=now or datetime.now(UTC), rollbacks=rollbacks)
+                      runs=runs, audit=audit, generated_at=now or datetime.now(UTC), rollbacks=rollbacks,
+                      bundle_digest=last.bundle_digest, bundle_files=list(last.bundle_manifest))
 
 
 async def write_report(store: Store, artifacts_dir: Path, name: str, now: datetime | None = None) -> tuple[str, str]:

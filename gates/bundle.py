@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -118,3 +121,55 @@ def parse_bundle(text: str, source: str = "release.yml") -> Bundle:
         if first["type"] == "extra_forbidden":
             msg = "unknown key"
         raise BundleError(f"{source}: {where}: {msg}") from exc
+
+
+# -- the bundle digest: what an approval covers ------------------------------------------
+
+DIGEST_VERSION = "releasegate.bundle.v1"
+
+
+def referenced_paths(bundle: Bundle) -> list[str]:
+    """Every file the bundle ships or is judged against, each once, in a stable order."""
+    seen: dict[str, None] = {}
+    for img in bundle.images:
+        for rel in (img.candidate, img.baseline, img.logo.reference if img.logo else None):
+            if rel is not None:
+                seen.setdefault(str(PurePosixPath(rel)), None)
+    return sorted(seen)
+
+
+def canonical_manifest(files: Mapping[str, tuple[int, str]]) -> bytes:
+    """The bytes the digest is taken over: one line per file, ``release.yml`` included.
+
+    JSON-escaped paths keep a tab or newline inside a file name from forging another line.
+    """
+    lines = [DIGEST_VERSION]
+    for path in sorted(files):
+        size, sha = files[path]
+        lines.append(f"{json.dumps(path, ensure_ascii=True)} {size} {sha}")
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+def bundle_digest(files: Mapping[str, tuple[int, str]]) -> str:
+    """SHA-256 over the canonical manifest of ``release.yml`` and every referenced file."""
+    return hashlib.sha256(canonical_manifest(files)).hexdigest()
+
+
+def describe_changes(approved: Mapping[str, tuple[int, str]], now: Mapping[str, tuple[int, str]]) -> list[str]:
+    """What differs between two manifests, one short line per file, for the thread and the audit."""
+    out: list[str] = []
+    for path in sorted(set(approved) | set(now)):
+        before, after = approved.get(path), now.get(path)
+        if before == after:
+            continue
+        if after is None or after[1] == MISSING:
+            out.append(f"{path} is missing")
+        elif before is None:
+            out.append(f"{path} is new")
+        else:
+            out.append(f"{path} changed ({before[0]:,} → {after[0]:,} bytes)")
+    return out
+
+
+# The SHA-256 slot of a referenced file that is not on disk (it still counts towards the digest).
+MISSING = "missing"

@@ -38,6 +38,11 @@ class Release(SQLModel, table=True):
     traffic_percent: float = 0.0
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # SHA-256 over the canonical manifest of release.yml and every referenced file, taken at start;
+    # every later phase checks the bytes on disk against it. None for releases started before 0011.
+    bundle_digest: str | None = Field(default=None, max_length=64)
+    # [{"path", "size", "sha256"}], so a mismatch can say which files changed.
+    bundle_manifest: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
 class PhaseRun(SQLModel, table=True):
@@ -102,6 +107,8 @@ class Decision(SQLModel, table=True):
     at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     comment: str | None = None
     gate_snapshot: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    # The bundle digest the approver's decision covers (checked against the disk just before).
+    bundle_digest: str | None = Field(default=None, max_length=64)
 
 
 class AuditEvent(SQLModel, table=True):
@@ -248,3 +255,22 @@ class UsedLoginLink(SQLModel, table=True):
     user_id: str = Field(max_length=64)
     used_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class BundleUpload(SQLModel, table=True):
+    """One row per release name: serialises CI uploads against ``/release start`` on that name.
+
+    An upload marks the row ``writing`` (refused while a release of the name can still move), renames
+    its files into place, then marks it ``ready`` with ``version`` + 1. A start remembers the version it
+    hashed and creates its release only if the row still says ``ready`` at that version, so exactly
+    one of the two wins and a release never covers files swapped underneath it.
+    """
+
+    __tablename__ = "bundle_uploads"
+
+    name: str = Field(primary_key=True, max_length=63)
+    state: str = Field(default="ready", max_length=16)  # writing | ready
+    version: int = 0
+    digest: str | None = Field(default=None, max_length=64)
+    by: str = Field(default="", max_length=200)
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -21,6 +21,7 @@ from storage.audit import GENESIS, entry_body, entry_hash
 from storage.models import (
     ApprovalRequest,
     AuditEvent,
+    BundleUpload,
     Decision,
     FindingAcceptance,
     GateResultRow,
@@ -31,6 +32,7 @@ from storage.models import (
 )
 from storage.outbox import enqueue
 from storage.timers import cancel_for, schedule
+from storage.uploads import STALE_UPLOAD, check_unchanged, current_version, lock, why_not_replaceable
 
 # Pausing keeps the open approval request: after resume the same buttons work again.
 _KEEPS_REQUEST = ("awaiting", "blocked", "paused")
@@ -176,9 +178,17 @@ class Store:
         state: str,
         now: datetime,
         retry_of: int | None = None,
+        actor: str | None = None,
+        bundle_digest: str | None = None,
+        bundle_manifest: list[dict[str, Any]] | None = None,
+        bundle_version: int | None = None,
     ) -> tuple[Release, PhaseRun]:
+        """``bundle_version`` is what ``bundle_version()`` said before the files were hashed: the
+        release is created only if no upload replaced them since (``BundleBusy`` otherwise)."""
         try:
             async with self.sessions.begin() as s:
+                if bundle_version is not None:
+                    await check_unchanged(s, name, bundle_version, now)
                 last = (await s.execute(select(func.max(Release.attempt)).where(col(Release.name) == name))).scalar()
                 release = Release(
                     name=name,
@@ -193,6 +203,8 @@ class Store:
                     policy=policy,
                     created_at=now,
                     updated_at=now,
+                    bundle_digest=bundle_digest,
+                    bundle_manifest=bundle_manifest or [],
                 )
                 s.add(release)
                 await s.flush()
@@ -202,7 +214,7 @@ class Store:
                 await self._append_audit(
                     s,
                     AuditNote(
-                        requested_by,
+                        actor or requested_by,
                         "release.retry_canary" if retry_of else "release.start",
                         "ok",
                         {
@@ -211,6 +223,9 @@ class Store:
                             "images": len(bundle["images"]),
                             "channel": channel_id,
                             "retry_of": retry_of,
+                            "requested_by": requested_by,
+                            "bundle_digest": bundle_digest,
+                            "files": len(bundle_manifest or []),
                         },
                     ),
                     now,
@@ -222,6 +237,45 @@ class Store:
             if existing is None:
                 raise
             raise AlreadyActive(existing) from None
+
+    # -- bundle uploads ------------------------------------------------------------------
+
+    async def bundle_version(self, name: str) -> int:
+        async with self.sessions() as s:
+            return await current_version(s, name)
+
+    async def begin_upload(self, name: str, by: str, now: datetime) -> str | None:
+        """Claim ``name`` for an upload about to replace its files; the reason when refused (audited)."""
+        async with self.sessions.begin() as s:
+            await lock(s, name)
+            why = await why_not_replaceable(s, name)
+            row = await s.get(BundleUpload, name)
+            if why is None and row is not None and row.state == "writing" and now - row.updated_at < STALE_UPLOAD:
+                why = f"another upload of {name} is being written; try again when it has finished"
+            if why is not None:
+                await self._append_audit(s, AuditNote(by, "bundle.upload", "refused", {"name": name, "why": why}),
+                                         now, None)
+                return why
+            if row is None:
+                s.add(BundleUpload(name=name, state="writing", version=0, by=by, updated_at=now))
+            else:
+                row.state, row.by, row.updated_at = "writing", by, now
+                s.add(row)
+            return None
+
+    async def finish_upload(self, name: str, by: str, now: datetime, detail: Mapping[str, Any] | None) -> None:
+        """The files are in place (``detail`` says what: digest, files, bytes), or the upload gave up (None)."""
+        async with self.sessions.begin() as s:
+            await lock(s, name)
+            row = await s.get(BundleUpload, name)
+            if row is None:
+                return
+            row.state, row.updated_at = "ready", now
+            if detail is not None:
+                row.version += 1
+                row.digest = str(detail.get("bundle_digest"))
+                await self._append_audit(s, AuditNote(by, "bundle.upload", "ok", {"name": name, **detail}), now, None)
+            s.add(row)
 
     async def active_release(self, name: str) -> Release | None:
         async with self.sessions() as s:
@@ -505,6 +559,7 @@ class Store:
         start_next_run: bool,
         note: AuditNote,
         owed: Sequence[Owed] = (),
+        bundle_digest: str | None = None,
     ) -> DecideResult:
         async with self.sessions.begin() as s:
             res = await s.execute(
@@ -534,6 +589,7 @@ class Store:
                 at=now,
                 comment=comment,
                 gate_snapshot=request.gate_snapshot,
+                bundle_digest=bundle_digest,
             )
             s.add(row)
             await self._finish_current_run(s, request.release_id, run_outcome, now)

@@ -116,3 +116,16 @@ async def test_merges_with_other_flags_and_provider_reloads(tmp_path: Path, clie
     assert set(after.values()) == {"baseline"}
     flag = read_flag(path, "releasegate-beta")
     assert flag is not None and flag["metadata"]["percent"] == 10.0
+
+
+async def test_the_flag_carries_the_approved_digest_and_each_image_hash(tmp_path: Path, client_for) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "flags.json"
+    engine = FlagdFile(path)
+    digest, sha = "ab" * 32, "cd" * 32
+    await engine.apply(Split("promo", "canary", 5.0, {}, "step 1", bundle_digest=digest, images={"hero": sha}))
+    flag = read_flag(path, engine.key("promo"))
+    assert flag is not None
+    assert flag["metadata"]["bundleDigest"] == digest and flag["metadata"]["sha256:hero"] == sha
+    # flagd accepts the metadata (flat values only) and still evaluates the split.
+    got = _variants(client_for(path), engine.key("promo"), USERS[:2000])  # type: ignore[operator]
+    assert set(got.values()) == {"baseline", "candidate"}

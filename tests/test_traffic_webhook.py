@@ -88,6 +88,15 @@ async def test_signed_body_is_accepted_and_verifiable(receiver: Callable[..., An
     assert not verify(SECRET.encode(), hit["headers"], hit["body"], now=time.time() + 3600)
 
 
+async def test_the_body_carries_the_approved_digest_and_image_hashes(receiver: Callable[..., Any]) -> None:
+    r: Receiver = await receiver()
+    digest, sha = "ab" * 32, "cd" * 32
+    await Webhook(r.url, SECRET, backoff=0.01).apply(
+        Split("summer-hero", "canary", 5.0, {}, "step 1", bundle_digest=digest, images={"hero-desktop": sha}))
+    assert r.accepted[0]["bundle_digest"] == digest and r.accepted[0]["images"] == {"hero-desktop": sha}
+    assert verify(SECRET.encode(), r.hits[0]["headers"], r.hits[0]["body"])
+
+
 async def test_wrong_secret_is_refused_and_not_retried(receiver: Callable[..., Any]) -> None:
     r: Receiver = await receiver()
     hook = Webhook(r.url, "not-the-secret", backoff=0.01)

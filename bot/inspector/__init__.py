@@ -40,6 +40,7 @@ from bot.report import fmt_duration, fmt_value
 from storage.canonical import canonical_json
 from storage.checkpoints import CheckpointStore, load_private_key, verify_log
 from storage.evidence import ContentStore, EvidenceStore, IntegrityProblem
+from storage.repo import AuditNote
 
 if TYPE_CHECKING:
     from bot.app import Bot
@@ -124,6 +125,7 @@ class Inspector:
                                                    datetime.fromtimestamp(link.expires, UTC)):
             return _refuse(403, "Link already used", "Each sign-in link works once. "
                                                      "Ask for a new one with /release inspector in Slack.")
+        await self._audit(link.user, "inspector.sign_in", {"link_expires": link.expires}, now)
         # 303 from a form on our own page: the navigation started here, so the Strict cookie is sent.
         resp = web.Response(status=303, headers={**_HEADERS, "Location": "/inspector"})
         secure = (self.settings.public_url or "").startswith("https://")
@@ -154,6 +156,10 @@ class Inspector:
         return resp
 
     # -- data -----------------------------------------------------------------------------
+
+    async def _audit(self, user: str, action: str, detail: dict[str, Any], now: datetime) -> None:
+        """Who signed in and what they looked at is itself part of the record an auditor keeps."""
+        await self.bot.store.audit(AuditNote(user, action, "ok", detail), now)
 
     async def audit_status(self) -> AuditStatus:
         head = await self.checkpoints.head()
@@ -203,6 +209,7 @@ class Inspector:
         for r in runs:
             r["bar"] = round(0.3 + 12 * r["seconds"] / longest, 2)
         last = hist.attempts[-1]
+        await self._audit(request[VIEWER].user, "inspector.view", {"release": name}, datetime.now(UTC))
         return _page("release.html", name=name, title=last.title, runs=runs, entries=entries,
                      audit=await self.audit_status(), **self._ctx(request[VIEWER]))
 
@@ -252,6 +259,8 @@ class Inspector:
         if release is not None and not _NAME.match(release):
             return _refuse(400, "Bad name", "That is not a release name.")
         entries = await self.bot.store.audit_entries(release)
+        await self._audit(request[VIEWER].user, "inspector.export",
+                          {"format": fmt, "release": release, "entries": len(entries)}, datetime.now(UTC))
         if fmt == "jsonl":
             body = b"".join(canonical_json(e) + b"\n" for e in entries)
             ctype = "application/x-ndjson"

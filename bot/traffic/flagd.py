@@ -78,6 +78,9 @@ def flag_definition(split: Split, region_pct: Mapping[str, float], now: datetime
             "reason": split.reason[:200],
             "updatedAt": now.isoformat(timespec="seconds"),
             "managedBy": "releasegate",
+            # flagd metadata values are flat strings, numbers or booleans: one key per image.
+            **({"bundleDigest": split.bundle_digest} if split.bundle_digest else {}),
+            **{f"sha256:{image}": sha for image, sha in sorted(split.images.items())},
         },
     }
 

@@ -19,6 +19,10 @@ class Split:
     # Share of the candidate's traffic per region (ratios summing to 1); empty means "everywhere alike".
     regions: Mapping[str, float] = field(default_factory=dict)
     reason: str = ""
+    # The approved bundle digest and each image's candidate SHA-256, so whoever deploys the images
+    # can check they ship exactly what was approved. Empty for releases started before digests.
+    bundle_digest: str = ""
+    images: Mapping[str, str] = field(default_factory=dict)
 
 
 class TrafficController(Protocol):

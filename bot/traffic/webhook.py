@@ -73,6 +73,9 @@ def body_for(split: Split) -> bytes:
         "allocation": dict(split.regions),
         "reason": split.reason,
     }
+    if split.bundle_digest:
+        # What was approved: the receiver can refuse to serve any image whose bytes differ.
+        payload |= {"bundle_digest": split.bundle_digest, "images": dict(split.images)}
     return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
 
 

@@ -48,7 +48,10 @@ async def test_access_exports_and_csrf(env: Env) -> None:
 
     async with s.get(env.base + "/inspector/export.jsonl", headers=bearer) as r:
         lines = [json.loads(x) for x in (await r.text()).splitlines()]
-    assert lines == await env.bot.store.audit_entries() and verify_chain(lines) is None
+    after = await env.bot.store.audit_entries()
+    # The export is itself recorded, after the entries it returned.
+    assert lines == after[: len(lines)] and verify_chain(after) is None
+    assert after[-1]["action"] == "inspector.export" and after[-1]["detail"]["entries"] == len(lines)
     async with s.get(env.base + "/inspector/export.csv?release=summer-hero", headers=bearer) as r:
         rows = list(csv.DictReader(io.StringIO(await r.text())))
     assert rows and all(x["release_name"] == "summer-hero" for x in rows)
