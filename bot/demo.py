@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from bot.audit_cli import audit_export, verify_export_file
 from bot.checkpoints import maybe_checkpoint
 from bot.inspector.auth import make_login_link
-from bot.samples import sample_policy, summer_hero
+from bot.samples import encode, photo, sample_policy, summer_hero
 from bot.sandbox import BOT_TOKEN, Sandbox, wait_until
 from bot.settings import Settings
 from bot.standin import SlackStandIn
@@ -162,6 +162,10 @@ async def _script(sb: Sandbox, flags: Path) -> None:
     await sb.start(RELEASE, REQUESTER)
     preview = sb.approval_message(RELEASE, "Preview")
     _say("   Preview gates ran: " + preview.text)
+    started = await sb.bot.store.latest_release(RELEASE) if sb.bot else None
+    if started is not None and started.bundle_digest:
+        _say(f"   Bundle digest {started.bundle_digest[:16]}… covers release.yml and "
+             f"{len(started.bundle_manifest) - 1} image files: every approval is bound to these bytes")
 
     _say(f"2. {PEOPLE[REVIEWER]} is in a meeting: after the 3s demo SLA the backup is DMed")
     await wait_until(lambda: bool(sb.standin.dms(BACKUP)), timeout=20)
@@ -176,7 +180,15 @@ async def _script(sb: Sandbox, flags: Path) -> None:
     _say("   Canary failed lcp_p75 and rolled back by itself (traffic 0%), saying why in the thread")
     _say(f"   flagd file {flags.name}: {RELEASE} candidate share now {FlagdFile(flags).percent(RELEASE):g}%")
 
-    _say(f"3. {PEOPLE[SRE]} fixes the encoding and presses Retry Canary")
+    hero = sb.releases / RELEASE / "candidate" / "hero-desktop.webp"
+    approved = hero.read_bytes()
+    _say(f"3. {PEOPLE[SRE]} first re-encodes the hero on disk and presses Retry Canary")
+    hero.write_bytes(encode(photo(640, 360, seed=99), "WEBP", 80))
+    await sb.press(SRE, sb.last_with(RELEASE, "retry_canary"), "retry_canary")
+    refusal = sb.standin.ephemerals(user=SRE)[-1].text if sb.standin.ephemerals(user=SRE) else "(no answer)"
+    _say(f"   Refused, nothing moves: {refusal.replace('*', '')}")
+    hero.write_bytes(approved)
+    _say(f"   {PEOPLE[SRE]} puts the approved bytes back, fixes the CDN's resize setting instead, and retries")
     await sb.press(SRE, sb.last_with(RELEASE, "retry_canary"), "retry_canary", settle=False)
     accepted = await _collect(sb, lcp_shift=1.0, seed=20)
     _say(f"   RUM collector posts {accepted} healthy samples over the window")
