@@ -11,21 +11,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from bot.blocks import release as release_blocks
 from bot.blocks.text import esc
 from bot.bundle_loader import Fingerprint, fingerprint
-from bot.views import snapshot
 from gates.bundle import Bundle
-from gates.phases import Event, Refused, apply
 from storage.models import Release
-from storage.repo import AuditNote
-
-if TYPE_CHECKING:
-    from bot.lifecycle import Lifecycle
-
-BOT = "releasegate"
 
 
 @dataclass(frozen=True)
@@ -67,28 +57,3 @@ def drift_text(release: Release, d: Drift) -> str:
         f"{release.traffic_percent:g}%. End this attempt (Reject, or `/release rollback {esc(release.name)}`), "
         f"then `/release start {esc(release.name)}` runs Preview on the new files."
     )
-
-
-async def stop_for_drift(lc: Lifecycle, release: Release, d: Drift, why: str) -> None:
-    """Pause the release where it stands (no traffic change) and say why, in one transaction."""
-    from bot.lifecycle import state_change, thread_note
-
-    text = drift_text(release, d)
-    note = AuditNote(BOT, "bundle.mismatch", "paused", {"when": why, **d.to_detail()})
-    t = apply(snapshot(release), Event.PAUSE)
-    if isinstance(t, Refused):
-        await lc.store.audit(AuditNote(BOT, "bundle.mismatch", "noted", {"when": why, **d.to_detail()}),
-                             lc.clock(), release)
-        await lc._thread(release, f"{release.name}: bundle changed", [release_blocks.section(text)])
-        return
-    key = f"release:{release.id}:bundle_mismatch:{d.found}"
-    owed = thread_note(release, key, f"{release.name}: bundle changed", [release_blocks.section(text)])
-    done = await lc.store.transition(release.id or 0, state_change(t), note, lc.clock(), owed=[owed] if owed else [])
-    if done is None:
-        return
-    fresh, _ = done
-    if owed:
-        lc.outbox_kick()
-    else:
-        await lc._thread(fresh, f"{release.name}: bundle changed", [release_blocks.section(text)])
-    await lc._changed(fresh)

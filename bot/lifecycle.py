@@ -24,7 +24,7 @@ from bot.blocks.release import DecisionView
 from bot.blocks.text import esc, markdown_to_mrkdwn, plain
 from bot.brand_check import check_brand
 from bot.bundle_loader import fingerprint, load_bundle, precheck
-from bot.integrity import drift, stop_for_drift
+from bot.integrity import Drift, drift, drift_text
 from bot.preview_runner import PreviewReport, run_preview
 from bot.report import collect_report, review_template, write_report
 from bot.settings import Settings
@@ -158,6 +158,31 @@ class Lifecycle:
             await self._refresh_root(release)
         for hook in self.on_change:
             await self._safe(f"notifying change of {release.name}", hook(release))
+
+    async def stop_for_drift(self, release: Release, d: Drift, why: str) -> None:
+        """The files changed under the release: pause it where it stands (traffic does not move) and say
+        which files changed, in one transaction with the audit entry."""
+        text = drift_text(release, d)
+        blocks = [release_blocks.section(text)]
+        detail = {"when": why, **d.to_detail()}
+        t = apply(snapshot(release), Event.PAUSE)
+        if isinstance(t, Refused):  # already paused or ended: record and tell, change nothing
+            await self.store.audit(AuditNote(BOT, "bundle.mismatch", "noted", detail), self.clock(), release)
+            await self._thread(release, f"{release.name}: bundle changed", blocks)
+            return
+        owed = thread_note(release, f"release:{release.id}:bundle_mismatch:{d.found}",
+                           f"{release.name}: bundle changed", blocks)
+        done = await self.store.transition(release.id or 0, state_change(t),
+                                           AuditNote(BOT, "bundle.mismatch", "paused", detail), self.clock(),
+                                           owed=[owed] if owed else [])
+        if done is None:
+            return
+        fresh, _ = done
+        if owed:
+            self.outbox_kick()
+        else:
+            await self._thread(fresh, f"{release.name}: bundle changed", blocks)
+        await self._changed(fresh)
 
     async def _refresh_root(self, release: Release) -> None:
         if not release.root_ts:
@@ -369,7 +394,7 @@ class Lifecycle:
         step = min(pos.step, current + 1)
         if steps[step] != release.traffic_percent:
             if steps[step] > release.traffic_percent and (d := await drift(release)) is not None:
-                await stop_for_drift(self, release, d, f"before {phase.label} traffic step {step + 1}")
+                await self.stop_for_drift(release, d, f"before {phase.label} traffic step {step + 1}")
                 return False
             moved = await self.set_traffic(release, steps[step], f"step {step + 1} of {len(steps)}")
             if not moved or step < len(steps) - 1:
@@ -696,7 +721,7 @@ class Lifecycle:
             return
         if decision == "approve" and (d := await drift(release)) is not None:
             # An approval covers the bytes the reviewer judged; these are not those bytes any more.
-            await stop_for_drift(self, release, d, f"approval of {phase.label} by {user}")
+            await self.stop_for_drift(release, d, f"approval of {phase.label} by {user}")
             await reply(f"Not approved: {d.headline(release)}. The release is paused; see its thread.")
             return
         # -- audit inspector hook (bot/evidence.py): the decision's audit entry carries the package hash --

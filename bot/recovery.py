@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.integrity import drift, stop_for_drift
+from bot.integrity import drift
 from bot.lifecycle import TERMINAL_STATES, Lifecycle
 from bot.views import release_policy
 from gates.phases import Phase, State
@@ -37,7 +37,7 @@ async def recover(lc: Lifecycle) -> int:
         if r.state == State.RUNNING.value:
             run = await lc.store.current_run(r.id or 0)
             if r.phase != Phase.PREVIEW.value and (d := await drift(r)) is not None:
-                await stop_for_drift(lc, r, d, "recovery after a restart")
+                await lc.stop_for_drift(r, d, "recovery after a restart")
                 continue
             if run is not None and run.outcome == "running":
                 lc.spawn(lc.run_gates(r.id or 0, run.id or 0), f"gates:{r.name}:recover")
