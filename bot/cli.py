@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
 import sys
 from collections.abc import Sequence
 
+from bot.logs import FORMATS, LEVELS, configure
 from bot.settings import Settings, SettingsError, load_settings
 from gates.bundle import BundleError
 from gates.policy import PolicyError
@@ -16,6 +17,9 @@ from storage.db import DatabaseUrlError
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="releasegate", description="Ship web images safely, gated in Slack.")
+    p.add_argument("--log-level", default=None, type=str.upper, choices=LEVELS,
+                   help="default: $RELEASEGATE_LOG_LEVEL or INFO")
+    p.add_argument("--log-format", default=None, choices=FORMATS, help="default: $RELEASEGATE_LOG_FORMAT or text")
     sub = p.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the bot (HTTP on --port, or --socket-mode)")
@@ -59,8 +63,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
+    # Read straight from the environment: logging must work even when another setting is malformed
+    # (that one is then reported in one line by load_settings).
+    level = args.log_level or os.environ.get("RELEASEGATE_LOG_LEVEL", "INFO").upper()
+    fmt = args.log_format or os.environ.get("RELEASEGATE_LOG_FORMAT", "text").lower()
+    configure(level if level in LEVELS else "INFO", fmt if fmt in FORMATS else "text")
     try:
         return _dispatch(args)
     except (SettingsError, PolicyError, BundleError, DatabaseUrlError) as exc:

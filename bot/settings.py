@@ -43,6 +43,26 @@ class Settings(BaseSettings):
     checkpoint_minutes: float = Field(default=60.0, alias="RELEASEGATE_CHECKPOINT_MINUTES", gt=0)
     # HMAC key for inspector login links and session cookies; without it only the API token works.
     session_secret: str | None = Field(default=None, alias="RELEASEGATE_SESSION_SECRET")
+    log_level: str = Field(default="INFO", alias="RELEASEGATE_LOG_LEVEL")
+    log_format: str = Field(default="text", alias="RELEASEGATE_LOG_FORMAT")
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, v: str) -> str:
+        from bot.logs import LEVELS
+
+        if v.upper() not in LEVELS:
+            raise ValueError(f"must be one of {', '.join(LEVELS)}")
+        return v.upper()
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, v: str) -> str:
+        from bot.logs import FORMATS
+
+        if v.lower() not in FORMATS:
+            raise ValueError(f"must be one of {', '.join(FORMATS)}")
+        return v.lower()
 
     @field_validator("slack_api_url")
     @classmethod

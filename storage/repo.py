@@ -18,6 +18,7 @@ from sqlmodel import col
 
 from gates.result import GateResult
 from storage.audit import GENESIS, entry_body, entry_hash
+from storage.events import remember
 from storage.models import (
     ApprovalRequest,
     AuditEvent,
@@ -131,6 +132,9 @@ class Store:
         )
         s.add(event)
         await s.flush()
+        remember(s.sync_session, {"release": event.release_name, "attempt": release.attempt if release else None,
+                                  "phase": event.phase, "actor": event.actor, "action": event.action,
+                                  "outcome": event.outcome})
         return event
 
     async def audit(self, note: AuditNote, now: datetime, release: Release | None = None) -> None:
