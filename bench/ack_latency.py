@@ -52,7 +52,7 @@ from typing import Any  # noqa: E402
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from bot.simulated_users import Answer, SlackUsers, find_button  # noqa: E402
+from bot.demo.simulated_users import Answer, SlackUsers, find_button  # noqa: E402
 
 SECRET = "bench-signing-secret-0123456789abcdef"
 TOKEN = "xoxb-bench-releasegate"
@@ -103,7 +103,7 @@ async def run_until_terminated() -> None:
 
 async def role_standin(port: int, inspect_port: int) -> None:
     """Slack, plus a read-only window into it for the orchestrator (which has no other way in)."""
-    from bot.standin import SlackStandIn
+    from bot.demo.standin import SlackStandIn
 
     standin = SlackStandIn(bot_tokens=[TOKEN])
     await standin.start(port=port)
@@ -136,7 +136,7 @@ async def role_bare(port: int, slack_api_url: str) -> None:
     from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
     from slack_bolt.async_app import AsyncAck, AsyncApp
 
-    from bot.slack_client import make_client
+    from bot.slack.client import make_client
 
     bolt = AsyncApp(token=TOKEN, signing_secret=SECRET, client=make_client(TOKEN, slack_api_url))
 
@@ -444,7 +444,7 @@ def report(bare: Summary, serve: Summary, args: argparse.Namespace, settled: lis
 
 
 async def orchestrate(args: argparse.Namespace) -> int:
-    from bot.samples import sample_policy, summer_hero
+    from bot.drill.samples import sample_policy, summer_hero
 
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="rg-ack-bench-") as tmp:

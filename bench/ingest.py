@@ -88,8 +88,8 @@ async def _serve_async(db_url: str, releases_dir: str, ready: Any) -> None:
     from aiohttp import web
 
     from bot.app import build_bot, build_web_app
+    from bot.demo.standin import SlackStandIn
     from bot.settings import load_settings
-    from bot.standin import SlackStandIn
     from gates.policy import default_policy
 
     standin = SlackStandIn(bot_tokens=[BOT_TOKEN])

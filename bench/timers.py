@@ -2,7 +2,7 @@
 
     python -m bench.timers [--timers 10000] [--window 60] [--tick 1] [--replicas 1 2] [--db URL] [--quick]
 
-``--replicas`` worker processes — real subprocesses, each running ``bot.timer_loop.TimerLoop``
+``--replicas`` worker processes — real subprocesses, each running ``bot.scheduling.timer_loop.TimerLoop``
 against the same database — start; once all are up, 10,000 pending SLA timers (one per approval
 request) are written, due evenly over the next ``--window`` seconds, and the replicas claim and
 fire them. The handler does
@@ -42,7 +42,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlmodel import col
 
-from bot.timer_loop import TimerLoop
+from bot.scheduling.timer_loop import TimerLoop
 from storage.db import make_engine, upgrade
 from storage.models import OutboxMessage, Timer
 from storage.outbox import enqueue

@@ -162,7 +162,7 @@ def run_odiff(odiff: Path, base: Path, cand: Path) -> float:
 
 
 def _decode_pair(root: Path, base: str, cand: str) -> tuple[np.ndarray, np.ndarray]:
-    from bot.images import decode_pair
+    from bot.preview.images import decode_pair
 
     (_, cpx), (_, bpx) = decode_pair(root, cand, base, MAX_PIXELS)
     assert bpx is not None and cpx is not None
@@ -184,8 +184,8 @@ def ours_ratio(root: Path, base: str, cand: str) -> float:
 
 
 def ours_full(root: Path, base: str, cand: str) -> dict[str, Any]:
-    from bot.images import decode_pair
-    from bot.thumbnails import diff_thumbnail
+    from bot.artifacts.thumbnails import diff_thumbnail
+    from bot.preview.images import decode_pair
     from gates.bundle import BundleImage
     from gates.policy import VisualDiffConfig
     from gates.subject import ImageSubject
@@ -204,7 +204,7 @@ def naive_full(root: Path, base: str, cand: str) -> dict[str, float]:
     from skimage.color import deltaE_ciede2000, rgb2gray, rgb2lab
     from skimage.metrics import structural_similarity
 
-    from bot.images import decode_image
+    from bot.preview.images import decode_image
 
     _, bpx = decode_image(root, base, MAX_PIXELS)
     _, cpx = decode_image(root, cand, MAX_PIXELS)
@@ -224,8 +224,6 @@ def _rss_kb(field: str) -> int:
 
 def memory_child(kind: str, root: str, base: str, cand: str) -> None:
     """Run in a fresh process: peak RSS growth of one full comparison, imports excluded."""
-    import bot.images
-    import bot.thumbnails  # noqa: F401
     import gates.visual.gate  # noqa: F401
 
     if kind == "naive":
@@ -324,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
                     (bundle / rel).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy(work / rel, bundle / rel)
             write_bundle(bundle, fhd_pairs, args.bundle)
-            cmd = [sys.executable, "-m", "bot.cli_gate", "gate", "preview", str(bundle), "--no-progress",
+            cmd = [sys.executable, "-m", "bot.cli.gate", "gate", "preview", str(bundle), "--no-progress",
                    "--json", str(work / "report.json")]
             env = {**os.environ, "RELEASEGATE_POLICY": str(work / "no-policy.yml")}
 

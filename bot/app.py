@@ -16,22 +16,22 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import api, inspector
-from bot.checkpoints import maybe_checkpoint
-from bot.drill import DRILL_TIMER, drills_for
-from bot.escalation import on_sla_escalate, on_sla_pause
-from bot.lifecycle import OBSERVE_TIMER, RECONCILE_TIMER, REVIEW_TIMER, Clock, Lifecycle
+from bot.artifacts.checkpoints import maybe_checkpoint
+from bot.drill.drill import DRILL_TIMER, drills_for
+from bot.http import api, inspector
 from bot.listeners.register import register
-from bot.metrics_source import make_metrics_source
-from bot.observation import on_observe_sla
-from bot.outbox_sender import OutboxSender
-from bot.preview_runner import default_workers
-from bot.recovery import recover
+from bot.metrics.source import make_metrics_source
+from bot.preview.runner import default_workers
+from bot.release.escalation import on_sla_escalate, on_sla_pause
+from bot.release.flow import OBSERVE_TIMER, RECONCILE_TIMER, REVIEW_TIMER, Clock, Lifecycle
+from bot.release.observation import on_observe_sla
+from bot.release.recovery import recover
+from bot.release.traffic_gates import TrafficGates
+from bot.scheduling.timer_loop import TimerLoop, default_worker_id
 from bot.settings import Settings
-from bot.slack_client import Slack, make_client
-from bot.timer_loop import TimerLoop, default_worker_id
+from bot.slack.client import Slack, make_client
+from bot.slack.outbox import OutboxSender
 from bot.traffic.factory import TrafficConfigError, make_traffic
-from bot.traffic_gates import TrafficGates
 from gates.phases import Phase
 from gates.policy import Policy
 from storage.db import current_revision, make_engine, upgrade
@@ -211,5 +211,5 @@ def build_web_app(bot: Bot) -> web.Application:
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
     api.add_routes(app, bot)
-    inspector.add_routes(app, bot)  # audit inspector: /inspector pages (bot/inspector)
+    inspector.add_routes(app, bot)  # audit inspector: /inspector pages (bot/http/inspector)
     return app

@@ -64,7 +64,7 @@ SOURCES: Final = ("rum", "lab")
 
 
 class Series(NamedTuple):
-    """p75 per time bucket for the chart (``bot.charts.p75_over_time_png`` takes it as is).
+    """p75 per time bucket for the chart (``bot.artifacts.charts.p75_over_time_png`` takes it as is).
 
     ``None`` marks a bucket in which that arm had no samples; the chart draws a gap, not a zero.
     """

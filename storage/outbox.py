@@ -2,7 +2,7 @@
 
 ``enqueue`` takes the caller's ``AsyncSession`` so the message is written in the same transaction
 as the state change that owes it: if the transaction rolls back nothing is owed, and if the process
-dies after commit the row is still there for the next sender (``bot.outbox_sender``) to deliver.
+dies after commit the row is still there for the next sender (``bot.slack.outbox``) to deliver.
 
 Claiming leases a row by pushing ``next_attempt_at`` past now; a sender that dies mid-send simply
 lets the lease run out. Rows that share an ``ordering_key`` (by default, the channel) are handed out

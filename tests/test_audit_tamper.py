@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from bot.audit_cli import audit_export, audit_verify, read_export
-from bot.checkpoints import maybe_checkpoint
+from bot.artifacts.checkpoints import maybe_checkpoint
+from bot.cli.audit import audit_export, audit_verify, read_export
 from bot.settings import load_settings
 from storage.audit import entry_body, entry_hash
 from storage.checkpoints import CheckpointStore, key_id, public_key_b64, sign

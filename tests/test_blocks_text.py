@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.blocks.text import esc, markdown_to_mrkdwn, mention
+from bot.slack.blocks.text import esc, markdown_to_mrkdwn, mention
 
 
 def test_esc_neutralises_mentions_and_links() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from bot.bundle_loader import fingerprint, load_bundle
-from bot.samples import summer_hero
+from bot.drill.samples import summer_hero
+from bot.preview.bundle import fingerprint, load_bundle
 from gates.bundle import MISSING, bundle_digest, canonical_manifest
 
 

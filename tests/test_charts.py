@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from PIL import Image
 
-from bot.charts import distributions_png, p75_over_time_png, regional_error_png
+from bot.artifacts.charts import distributions_png, p75_over_time_png, regional_error_png
 from gates.metrics import Counters
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ import yaml
 from PIL import Image
 
 from bench.visual import photo_like
-from bot.cli_gate import add_gate_parser, gate_preview_main
+from bot.cli.gate import add_gate_parser, gate_preview_main
 
 POLICY = """\
 phases:
@@ -126,7 +126,7 @@ def test_the_cli_as_its_own_process_gives_the_same_report_with_a_pool(tmp_path: 
     for workers in ("1", "2"):
         path = tmp_path / f"p{workers}.json"
         done = subprocess.run(
-            [sys.executable, "-m", "bot.cli_gate", "gate", "preview", str(bundle), "--policy", str(policy),
+            [sys.executable, "-m", "bot.cli.gate", "gate", "preview", str(bundle), "--policy", str(policy),
              "--json", str(path), "--workers", workers, "--no-progress"],
             capture_output=True, text=True, timeout=120, check=False,
         )
@@ -186,7 +186,7 @@ def test_module_entry_point(tmp_path: Path, policy: Path) -> None:
 
     bundle = make_bundle(tmp_path / "rel", changed=False)
     proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli_gate", "gate", "preview", str(bundle), "--policy", str(policy)],
+        [sys.executable, "-m", "bot.cli.gate", "gate", "preview", str(bundle), "--policy", str(policy)],
         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], check=False,
     )
     assert proc.returncode == 0, proc.stderr
@@ -194,7 +194,7 @@ def test_module_entry_point(tmp_path: Path, policy: Path) -> None:
 
 
 def test_slack_uploads_post_only_major_changes_inline(tmp_path: Path, policy: Path) -> None:
-    from bot.preview_runner import run_preview
+    from bot.preview.runner import run_preview
     from gates.bundle import parse_bundle
     from gates.policy import parse_policy
 
@@ -211,7 +211,7 @@ def test_slack_uploads_post_only_major_changes_inline(tmp_path: Path, policy: Pa
 def test_a_crash_on_one_image_is_inconclusive_not_fatal(
     tmp_path: Path, policy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bot.preview_runner as runner
+    import bot.preview.runner as runner
 
     real = runner._evaluate_unsafe
 
@@ -232,7 +232,7 @@ def test_a_crash_on_one_image_is_inconclusive_not_fatal(
 
 
 def test_byte_identical_pair_is_decoded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.preview_runner as runner
+    import bot.preview.runner as runner
     from gates.bundle import BundleImage
     from gates.policy import PreviewGates, VisualDiffConfig
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from storage.db import make_engine, upgrade
 from storage.metrics import MetricsStore
 from storage.repo import Store

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.demo import run_demo
+from bot.demo.walkthrough import run_demo
 from storage.audit import verify_chain
 
 

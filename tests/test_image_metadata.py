@@ -9,9 +9,9 @@ import piexif
 import pytest
 from PIL import Image, ImageCms, PngImagePlugin
 
-from bot.image_metadata import read_metadata
-from bot.images import inspect_image
-from bot.preview_runner import run_preview
+from bot.preview.images import inspect_image
+from bot.preview.metadata import read_metadata
+from bot.preview.runner import run_preview
 from gates.bundle import parse_bundle
 from gates.policy import MetadataConfig, PreviewGates, SensitivityConfig
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bot.lighthouse import LighthouseError, parse_lighthouse
+from bot.metrics.lighthouse import LighthouseError, parse_lighthouse
 from gates.metrics import MetricSample, validate_item
 
 # CI clones the repo beside a copy of shared/, so the reports live at <repo>/../shared.

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from bot.metrics_source import DatabaseMetricsSource, NullMetricsSource
+from bot.metrics.source import DatabaseMetricsSource, NullMetricsSource
 from gates.metrics import Counters, CounterSample, MetricSample, Window
 from storage.db import make_engine, upgrade
 from storage.metrics import MetricsStore

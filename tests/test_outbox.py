@@ -13,8 +13,8 @@ import pytest
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.outbox_sender import OutboxFailed, OutboxSender
-from bot.standin import SlackStandIn
+from bot.demo.standin import SlackStandIn
+from bot.slack.outbox import OutboxFailed, OutboxSender
 from storage.db import make_engine, upgrade
 from storage.outbox import OutboxStore, enqueue, ref_channel, ref_ts
 from storage.repo import Store

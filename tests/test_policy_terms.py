@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.bundle_loader import load_bundle
+from bot.drill.samples import encode, photo, write_bundle
 from bot.policy_file import load_policy
-from bot.preview_runner import run_preview
-from bot.samples import encode, photo, write_bundle
+from bot.preview.bundle import load_bundle
+from bot.preview.runner import run_preview
 from gates.policy import PolicyError
 from gates.result import Status
 

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from bench.visual import photo_like
-from bot.thumbnails import MAX_WIDTH, RED, YELLOW, SheetItem, contact_sheet, diff_thumbnail, worst_first
+from bot.artifacts.thumbnails import MAX_WIDTH, RED, YELLOW, SheetItem, contact_sheet, diff_thumbnail, worst_first
 from gates.policy import VisualDiffConfig
 from gates.result import Status
 from gates.visual.gate import compare_pixels
@@ -83,7 +83,7 @@ def test_contact_sheet_worst_first_and_bounded() -> None:
 
 
 def test_single_changed_pixel_survives_a_large_reduction() -> None:
-    from bot.thumbnails import _shrink_mask
+    from bot.artifacts.thumbnails import _shrink_mask
 
     mask = np.zeros((3000, 4000), bool)
     mask[1234, 3210] = True

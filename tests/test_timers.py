@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.timer_loop import TimerLoop
+from bot.scheduling.timer_loop import TimerLoop
 from storage.db import make_engine
 from storage.models import Timer
 from storage.repo import Store

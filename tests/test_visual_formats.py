@@ -1,4 +1,4 @@
-"""Decoding edge cases end to end: files written by Pillow, decoded by bot.images, judged by
+"""Decoding edge cases end to end: files written by Pillow, decoded by bot.preview.images, judged by
 the visual_diff gate through the Preview runner."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from bench.visual import photo_like
-from bot.images import decode_image
-from bot.preview_runner import evaluate_one
+from bot.preview.images import decode_image
+from bot.preview.runner import evaluate_one
 from gates.bundle import BundleImage
 from gates.policy import ImageBudgetConfig, PreviewGates, VisualDiffConfig
 from gates.result import GateResult, Status
@@ -143,7 +143,7 @@ def test_missing_baseline_file_fails(tmp_path: Path, picture: np.ndarray) -> Non
 
 
 def test_a_pair_decoded_together_keeps_each_files_own_answer(tmp_path: Path, picture: np.ndarray) -> None:
-    from bot.images import decode_pair
+    from bot.preview.images import decode_pair
 
     save(Image.fromarray(picture), tmp_path, "new.png")
     (tmp_path / "old.png").write_bytes((tmp_path / "new.png").read_bytes()[:200])  # truncated

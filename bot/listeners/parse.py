@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.blocks.text import esc
-from bot.bundle_loader import check_name
+from bot.preview.bundle import check_name
+from bot.slack.blocks.text import esc
 
 SUBCOMMANDS = ("start", "status", "list", "pause", "resume", "rollback", "help", "drill", "inspector")
 NEEDS_NAME = ("start", "pause", "resume", "rollback")

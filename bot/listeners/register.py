@@ -10,10 +10,17 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot import owner_commands
-from bot.blocks import release as release_blocks
-from bot.blocks.gates import open_findings
-from bot.blocks.modals import (
+from bot.drill.drill import drill_command, drill_history_command
+from bot.http.inspector.auth import make_login_link
+from bot.listeners.parse import Command, UsageProblem, parse
+from bot.release import owner_commands
+from bot.release.findings import accept_finding
+from bot.release.flow import Lifecycle
+from bot.release.observation import extend_observation
+from bot.release.views import decision_view, release_view
+from bot.slack.blocks import release as release_blocks
+from bot.slack.blocks.gates import open_findings
+from bot.slack.blocks.modals import (
     FINDING_ACTION,
     FINDING_BLOCK,
     REASON_ACTION,
@@ -21,14 +28,7 @@ from bot.blocks.modals import (
     accept_finding_modal,
     decision_modal,
 )
-from bot.blocks.text import esc
-from bot.drill import drill_command, drill_history_command
-from bot.findings import accept_finding
-from bot.inspector.auth import make_login_link
-from bot.lifecycle import Lifecycle
-from bot.listeners.parse import Command, UsageProblem, parse
-from bot.observation import extend_observation
-from bot.views import decision_view, release_view
+from bot.slack.blocks.text import esc
 from gates.acceptance import finding_key
 from gates.phases import Event, Phase
 from gates.result import Finding, GateResult

@@ -1,4 +1,4 @@
-"""The end-to-end tests' people and policy; the machinery is bot.sandbox (shared with the demo)."""
+"""The end-to-end tests' people and policy; the machinery is bot.demo.sandbox (shared with the demo)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.samples import sample_policy, summer_hero
-from bot.sandbox import API_TOKEN, BOT_TOKEN, CHANNEL, SIGNING_SECRET, Sandbox, _api, wait_until
-from bot.standin import SlackStandIn
+from bot.demo.sandbox import API_TOKEN, BOT_TOKEN, CHANNEL, SIGNING_SECRET, Sandbox, _api, wait_until
+from bot.demo.standin import SlackStandIn
+from bot.drill.samples import sample_policy, summer_hero
 from gates.policy import Policy, parse_policy
 
 SECRET = SIGNING_SECRET

@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from bot.samples import encode, write_bundle
+from bot.drill.samples import encode, write_bundle
 from tests.e2e.harness import PRODUCT, REVIEWER, SRE, Env, make_policy
 
 BRAND = (228, 87, 46)

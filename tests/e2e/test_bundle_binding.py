@@ -16,8 +16,8 @@ from urllib.parse import urlparse
 
 import yaml
 
-from bot.bundle_loader import fingerprint, load_bundle
-from bot.samples import encode, photo
+from bot.drill.samples import encode, photo
+from bot.preview.bundle import fingerprint, load_bundle
 from storage.models import Decision
 from tests.e2e.harness import API_TOKEN, REQUESTER, REVIEWER, SRE, Env, wait_until
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import yaml
 
-from bot.samples import encode, photo
+from bot.drill.samples import encode, photo
 from tests.e2e.harness import API_TOKEN, REVIEWER, Env
 
 PNG = encode(photo(120, 90, 4), "PNG")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.traffic_sim import rum_batch
+from bot.drill.traffic_sim import rum_batch
 from tests.e2e.harness import REVIEWER, SRE, Env, make_policy
 
 
@@ -46,7 +46,7 @@ async def test_canary_passes_with_charts_then_a_regression_rolls_back(env: Env) 
     assert flags["percent"] == 10 and flags["phase"] == "canary"
 
     # A second release whose candidate is 40% slower rolls back by itself.
-    from bot.samples import summer_hero
+    from bot.drill.samples import summer_hero
 
     summer_hero(env.releases, "autumn-hero")
     await env.start("autumn-hero")

@@ -21,9 +21,9 @@ import aiohttp
 import pytest
 from sqlalchemy import text
 
-from bot.samples import sample_policy, summer_hero
-from bot.simulated_users import SlackUsers, find_button
-from bot.standin import SlackStandIn
+from bot.demo.simulated_users import SlackUsers, find_button
+from bot.demo.standin import SlackStandIn
+from bot.drill.samples import sample_policy, summer_hero
 from storage.audit import verify_chain
 from storage.db import make_engine, upgrade
 from storage.repo import Store

@@ -7,7 +7,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from bot.drill import DrillOptions, _drill_cli, drills_for
+from bot.drill.drill import DrillOptions, _drill_cli, drills_for
 from bot.traffic.flagd import FlagdFile
 from gates.policy import Policy
 from storage.drills import DrillStore

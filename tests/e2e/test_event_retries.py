@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from bot.simulated_users import sign
+from bot.demo.simulated_users import sign
 from tests.e2e.harness import SECRET, Env
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from bot.evidence import load_package
+from bot.artifacts.evidence import load_package
 from storage.audit import verify_chain
 from storage.evidence import ContentStore
 from tests.e2e.harness import CHANNEL, PRODUCT, REVIEWER, SRE_MEMBER, Env

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.samples import encode, photo, write_bundle
-from bot.simulated_users import find_button
+from bot.demo.simulated_users import find_button
+from bot.drill.samples import encode, photo, write_bundle
 from tests.e2e.harness import BACKUP, REVIEWER, STRANGER, Env, _api
 
 

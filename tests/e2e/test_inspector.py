@@ -10,9 +10,9 @@ import urllib.parse
 
 from sqlalchemy import text as sqltext
 
-from bot.inspector import make_login_link
-from bot.inspector.auth import COOKIE
-from bot.report import collect_report, render_report, render_summary, write_report
+from bot.artifacts.report import collect_report, render_report, render_summary, write_report
+from bot.http.inspector import make_login_link
+from bot.http.inspector.auth import COOKIE
 from storage.audit import verify_chain
 from tests.e2e.harness import API_TOKEN, PRODUCT, REVIEWER, SRE_MEMBER, Env
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from playwright.async_api import async_playwright
 
-from bot.inspector import make_login_link
+from bot.http.inspector import make_login_link
 from tests.e2e.harness import PRODUCT, REVIEWER, SRE_MEMBER, Env
 
 CHROMIUM = "/usr/bin/chromium"

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from bot.app import Bot, build_bot, build_web_app
-from bot.simulated_users import SlackUsers, find_button
+from bot.demo.simulated_users import SlackUsers, find_button
 from storage.audit import verify_chain
 from tests.e2e.harness import BACKUP, CHANNEL, REVIEWER, SECRET, SRE, Env, _api, make_policy, wait_until
 

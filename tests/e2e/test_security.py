@@ -10,8 +10,8 @@ from pathlib import Path
 import yaml
 from slack_sdk.signature import SignatureVerifier
 
-from bot.samples import encode, photo, write_bundle
-from bot.simulated_users import find_button, sign
+from bot.demo.simulated_users import find_button, sign
+from bot.drill.samples import encode, photo, write_bundle
 from tests.e2e.harness import CHANNEL, REQUESTER, REVIEWER, STRANGER, Env, _api
 
 DOC_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.simulated_users import find_button
+from bot.demo.simulated_users import find_button
 from bot.traffic.flagd import FlagdFile, read_flag
 from bot.traffic.webhook import verify
 from gates.policy import Policy

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.standin import SlackStandIn
+from bot.demo.standin import SlackStandIn
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.standin import SlackStandIn, message_text, validate_blocks, validate_view
+from bot.demo.standin import SlackStandIn, message_text, validate_blocks, validate_view
 
 
 def section(text: str, **extra: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.standin import SlackStandIn
+from bot.demo.standin import SlackStandIn
 
 
 async def test_rate_limited_with_retry_after(standin: SlackStandIn, client: AsyncWebClient) -> None:

@@ -7,7 +7,7 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.standin import SlackStandIn
+from bot.demo.standin import SlackStandIn
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.standin.schemas import extract_method_facts, load_method_specs
+from bot.demo.standin.schemas import extract_method_facts, load_method_specs
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "slack" / "methods"
-PACKAGED = resources.files("bot.standin").joinpath("methods")
+PACKAGED = resources.files("bot.demo.standin").joinpath("methods")
 
 
 def _reference_files() -> list[Path]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.standin import SlackStandIn
+from bot.demo.standin import SlackStandIn
 
 
 async def test_ephemeral_in_channel_replace_and_delete(standin: SlackStandIn, client: AsyncWebClient) -> None:

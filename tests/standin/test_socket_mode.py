@@ -14,7 +14,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.standin import SlackStandIn
+from bot.demo.standin import SlackStandIn
 
 
 async def test_hello_envelope_and_ack(standin: SlackStandIn) -> None:

@@ -9,7 +9,7 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.standin import SlackStandIn, message_text
+from bot.demo.standin import SlackStandIn, message_text
 
 
 async def test_base_url_has_trailing_slash(standin: SlackStandIn) -> None:

@@ -8,7 +8,7 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.standin import SlackStandIn
+from bot.demo.standin import SlackStandIn
 
 
 async def test_bolt_socket_mode_round_trip(standin: SlackStandIn) -> None:
