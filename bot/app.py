@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.artifacts.checkpoints import maybe_checkpoint
 from bot.drill.drill import DRILL_TIMER, drills_for
 from bot.http import api, inspector
+from bot.http.context import HttpContext
 from bot.listeners.register import register
 from bot.metrics.source import make_metrics_source
 from bot.preview.runner import default_workers
@@ -210,6 +211,7 @@ def build_web_app(bot: Bot) -> web.Application:
 
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
-    api.add_routes(app, bot)
-    inspector.add_routes(app, bot)  # audit inspector: /inspector pages (bot/http/inspector)
+    ctx = HttpContext(bot.settings, bot.store, bot.engine, bot.lifecycle.clock)
+    api.add_routes(app, ctx)
+    inspector.add_routes(app, ctx)  # audit inspector: /inspector pages (bot/http/inspector)
     return app

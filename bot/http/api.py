@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from bot.http.bundles import add_bundle_routes
+from bot.http.context import HttpContext
 from bot.http.metrics import add_metrics_routes
 from bot.preview.bundle import check_name
 from bot.traffic.allocation import region_percents
 from gates.ramp import region_split
-
-if TYPE_CHECKING:
-    from bot.app import Bot
 
 
 def _authorised(request: web.Request, token: str | None) -> web.Response | None:
@@ -29,11 +27,11 @@ def _authorised(request: web.Request, token: str | None) -> web.Response | None:
     return None
 
 
-def add_routes(app: web.Application, bot: Bot) -> None:
+def add_routes(app: web.Application, ctx: HttpContext) -> None:
     @web.middleware
     async def auth(request: web.Request, handler: Any) -> web.StreamResponse:
         if request.path.startswith("/api/"):
-            refused = _authorised(request, bot.settings.api_token)
+            refused = _authorised(request, ctx.settings.api_token)
             if refused is not None:
                 return refused
         resp: web.StreamResponse = await handler(request)
@@ -45,13 +43,13 @@ def add_routes(app: web.Application, bot: Bot) -> None:
         name = request.match_info["name"]
         if check_name(name):
             return web.json_response({"error": "invalid release name"}, status=400)
-        release = await bot.store.latest_release(name)
+        release = await ctx.store.latest_release(name)
         if release is None:
             return web.json_response({"error": f"no release named {name}"}, status=404)
-        runs = await bot.store.phase_runs(release.id or 0)
+        runs = await ctx.store.phase_runs(release.id or 0)
         phases = []
         for run in runs:
-            results = await bot.store.gate_results(run.id or 0)
+            results = await ctx.store.gate_results(run.id or 0)
             phases.append(
                 {
                     "phase": run.phase,
@@ -63,7 +61,7 @@ def add_routes(app: web.Application, bot: Bot) -> None:
             )
         decisions = [
             {"phase": d.phase, "decision": d.decision, "by": d.by, "at": d.at.isoformat(), "comment": d.comment}
-            for d in await bot.store.decisions(release.id or 0)
+            for d in await ctx.store.decisions(release.id or 0)
         ]
         return web.json_response(
             {
@@ -85,7 +83,7 @@ def add_routes(app: web.Application, bot: Bot) -> None:
         name = request.match_info["name"]
         if check_name(name):
             return web.json_response({"error": "invalid release name"}, status=400)
-        release = await bot.store.latest_release(name)
+        release = await ctx.store.latest_release(name)
         if release is None:
             return web.json_response({"error": f"no release named {name}"}, status=404)
         weights = release.policy.get("phases", {}).get(release.phase, {}).get("traffic", {}).get("regions") or {}
@@ -105,5 +103,5 @@ def add_routes(app: web.Application, bot: Bot) -> None:
 
     app.router.add_get("/api/v1/releases/{name}", get_release)
     app.router.add_get("/api/v1/flags/{name}", get_flags)
-    add_metrics_routes(app, bot)
-    add_bundle_routes(app, bot)
+    add_metrics_routes(app, ctx)
+    add_bundle_routes(app, ctx)

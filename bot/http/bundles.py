@@ -12,16 +12,13 @@ import asyncio
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 
+from bot.http.context import HttpContext
 from bot.preview.bundle import check_name, fingerprint
 from gates.bundle import BundleError, check_relative_path, parse_bundle
-
-if TYPE_CHECKING:
-    from bot.app import Bot
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_FILES = 2000
@@ -38,17 +35,17 @@ def _actor(request: web.Request) -> str:
     return f"key:{name}" if name else "key:admin"
 
 
-def add_bundle_routes(app: web.Application, bot: Bot) -> None:
+def add_bundle_routes(app: web.Application, ctx: HttpContext) -> None:
     async def upload(request: web.Request) -> web.Response:
         name = request.query.get("name", "")
         if problem := check_name(name):
             return _bad(f"?name=: {problem}")
         if not request.content_type.startswith("multipart/"):
             return _bad("send multipart/form-data: release.yml and the image files")
-        if await bot.store.active_release(name) is not None:
+        if await ctx.store.active_release(name) is not None:
             # Early answer before the body is read; the binding check is begin_upload's, after it.
             return _bad(f"{name} is in progress; wait until it ends before replacing its bundle", 409)
-        releases_dir = Path(bot.settings.releases_dir)
+        releases_dir = Path(ctx.settings.releases_dir)
         releases_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".upload-{name}-", dir=releases_dir))
         try:
@@ -70,7 +67,7 @@ def add_bundle_routes(app: web.Application, bot: Bot) -> None:
             actor = _actor(request)
             # Claimed in the database, so a `/release start` of the same name either finishes first
             # (and this upload is refused) or sees the upload and refuses itself.
-            refused = await bot.store.begin_upload(name, actor, bot.lifecycle.clock())
+            refused = await ctx.store.begin_upload(name, actor, ctx.clock())
             if refused is not None:
                 return _bad(refused, 409)
             replaced = False
@@ -85,7 +82,7 @@ def add_bundle_routes(app: web.Application, bot: Bot) -> None:
                 size = sum((target / f).stat().st_size for f in files) if replaced else 0
                 detail = {"bundle_digest": fp.digest, "files": len(files), "bytes": size,
                           "images": len(bundle.images)} if replaced else None
-                await bot.store.finish_upload(name, actor, bot.lifecycle.clock(), detail)
+                await ctx.store.finish_upload(name, actor, ctx.clock(), detail)
             return web.json_response(
                 {"name": name, "images": len(bundle.images), "files": files, "bundle_digest": fp.digest,
                  "image_sha256": fp.image_hashes(bundle)},

@@ -12,15 +12,13 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from aiohttp import web
 
+from bot.http.context import HttpContext
 from gates.metrics import BatchResult, validate_batch
 from storage.metrics import MetricsStore
-
-if TYPE_CHECKING:
-    from bot.app import Bot
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +66,8 @@ def parse_body(body: bytes) -> Parsed:
     return Parsed(doc, releases)
 
 
-def add_metrics_routes(app: web.Application, bot: Bot) -> None:
-    store = MetricsStore(bot.engine)
+def add_metrics_routes(app: web.Application, ctx: HttpContext) -> None:
+    store = MetricsStore(ctx.engine)
 
     async def post_metrics(request: web.Request) -> web.Response:
         body = await request.read()
@@ -82,7 +80,7 @@ def add_metrics_routes(app: web.Application, bot: Bot) -> None:
         result: BatchResult = (await asyncio.to_thread(validate_batch, parsed.items, known) if big
                                else validate_batch(parsed.items, known))
         try:
-            stored = await store.insert(result.accepted, bot.lifecycle.clock(), source="rum")
+            stored = await store.insert(result.accepted, ctx.clock(), source="rum")
         except Exception:
             log.exception("storing %d metric samples failed", len(result.accepted))
             return web.json_response(

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -25,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from bot.artifacts.evidence import gate_entry
 from bot.artifacts.report import fmt_duration, fmt_value
 from bot.cli.audit import CSV_COLUMNS, neutralise
+from bot.http.context import HttpContext
 from bot.http.inspector.auth import (
     COOKIE,
     LOGIN_PATH,
@@ -41,9 +42,6 @@ from storage.canonical import canonical_json
 from storage.checkpoints import CheckpointStore, load_private_key, verify_log
 from storage.evidence import ContentStore, EvidenceStore, IntegrityProblem
 from storage.repo import AuditNote
-
-if TYPE_CHECKING:
-    from bot.app import Bot
 
 __all__ = ["add_routes", "make_login_link"]
 
@@ -83,12 +81,12 @@ def _refuse(status: int, heading: str, text: str) -> web.Response:
 
 
 class Inspector:
-    def __init__(self, bot: Bot) -> None:
-        self.bot = bot
-        self.settings = bot.settings
-        self.evidence = EvidenceStore(bot.store.engine)
-        self.checkpoints = CheckpointStore(bot.store.engine)
-        self.content = ContentStore(Path(bot.settings.artifacts_dir))
+    def __init__(self, ctx: HttpContext) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.evidence = EvidenceStore(ctx.store.engine)
+        self.checkpoints = CheckpointStore(ctx.store.engine)
+        self.content = ContentStore(Path(ctx.settings.artifacts_dir))
         # Verifying is O(entries); cache by head so page views between appends cost nothing.
         self._audit_cache: tuple[tuple[int, str, int], AuditStatus] | None = None
 
@@ -121,7 +119,7 @@ class Inspector:
             return _refuse(403, "Link refused", "This sign-in link is invalid or has expired. "
                                                 "Ask for a new one with /release inspector in Slack.")
         now = datetime.now(UTC)
-        if not await self.bot.store.use_login_link(link.digest, link.user, now,
+        if not await self.ctx.store.use_login_link(link.digest, link.user, now,
                                                    datetime.fromtimestamp(link.expires, UTC)):
             return _refuse(403, "Link already used", "Each sign-in link works once. "
                                                      "Ask for a new one with /release inspector in Slack.")
@@ -159,7 +157,7 @@ class Inspector:
 
     async def _audit(self, user: str, action: str, detail: dict[str, Any], now: datetime) -> None:
         """Who signed in and what they looked at is itself part of the record an auditor keeps."""
-        await self.bot.store.audit(AuditNote(user, action, "ok", detail), now)
+        await self.ctx.store.audit(AuditNote(user, action, "ok", detail), now)
 
     async def audit_status(self) -> AuditStatus:
         head = await self.checkpoints.head()
@@ -167,7 +165,7 @@ class Inspector:
         key = (head.seq if head else 0, head.hash if head else "", len(cps))
         if self._audit_cache and self._audit_cache[0] == key:
             return self._audit_cache[1]
-        entries = await self.bot.store.audit_entries()
+        entries = await self.ctx.store.audit_entries()
         keys = [load_private_key(self.settings.audit_signing_key).public_key()] if self.settings.audit_signing_key \
             else []
         problem = await asyncio.to_thread(verify_log, entries, cps, keys)
@@ -191,14 +189,14 @@ class Inspector:
         hist = await self.evidence.history(name)
         if not hist.attempts:
             return _refuse(404, "Not found", f"No release named {name}.")
-        entries = await self.bot.store.audit_entries(name)
+        entries = await self.ctx.store.audit_entries(name)
         evidence_by_request = {e["detail"].get("request"): e["detail"].get("evidence") for e in entries
                                if e["action"].startswith("decision.") and e["outcome"] in ("approve", "reject")}
         runs: list[dict[str, Any]] = []
         for release in hist.attempts:
             decided: dict[int, dict[str, Any]] = {}
             for d in hist.decisions.get(release.id or 0, []):
-                req = await self.bot.store.approval_request(d.approval_request_id)
+                req = await self.ctx.store.approval_request(d.approval_request_id)
                 if req is not None:
                     decided[req.phase_run_id] = {"decision": d.decision, "by": d.by, "at": d.at,
                                                  "comment": d.comment,
@@ -234,7 +232,7 @@ class Inspector:
             view["artifacts"] = package.get("artifacts", [])
             view["permalink"] = (package.get("decision_message") or {}).get("permalink")
         else:
-            view["gates"] = [gate_entry(g.to_dict()) for g in await self.bot.store.gate_results(run.id or 0)]
+            view["gates"] = [gate_entry(g.to_dict()) for g in await self.ctx.store.gate_results(run.id or 0)]
             view["artifacts"] = [{"title": a.title, "sha256": a.sha256, "filename": a.filename}
                                  for a in await self.evidence.artifacts(run.id or 0)]
         return view
@@ -258,7 +256,7 @@ class Inspector:
         release = request.query.get("release") or None
         if release is not None and not _NAME.match(release):
             return _refuse(400, "Bad name", "That is not a release name.")
-        entries = await self.bot.store.audit_entries(release)
+        entries = await self.ctx.store.audit_entries(release)
         await self._audit(request[VIEWER].user, "inspector.export",
                           {"format": fmt, "release": release, "entries": len(entries)}, datetime.now(UTC))
         if fmt == "jsonl":
@@ -280,8 +278,8 @@ class Inspector:
                             headers=_HEADERS | {"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-def add_routes(app: web.Application, bot: Bot) -> None:
-    ins = Inspector(bot)
+def add_routes(app: web.Application, ctx: HttpContext) -> None:
+    ins = Inspector(ctx)
     app.middlewares.append(ins.guard)
     app.router.add_get(LOGIN_PATH, ins.login_page)
     app.router.add_post(LOGIN_PATH, ins.login)
