@@ -72,7 +72,7 @@ def p75_over_time_png(
     if len(x) >= 2:
         # Matplotlib pads a date axis by years when the data spans seconds; pin it to the window.
         ax.set_xlim(x[0], x[-1])
-    ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S"))
+    ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S"))  # type: ignore[no-untyped-call]
     ax.set_xlabel("time (UTC)")
     fig.autofmt_xdate()
     return _png(fig)

@@ -95,7 +95,7 @@ def gate_entry(result: dict[str, Any]) -> dict[str, Any]:
 def make_package(*, release: Release, request: ApprovalRequest, user: str, decision: str, comment: str | None,
                  now: datetime, permalink: str | None, artifacts: list[dict[str, Any]]) -> dict[str, Any]:
     """The package as a plain dict (pure: everything it needs is passed in)."""
-    return _json_safe({
+    package: dict[str, Any] = _json_safe({
         "version": PACKAGE_VERSION,
         "release": {
             "id": release.id, "name": release.name, "attempt": release.attempt, "title": release.title,
@@ -103,6 +103,8 @@ def make_package(*, release: Release, request: ApprovalRequest, user: str, decis
             # The policy the verdicts were judged by, pinned by hash (the full text is on the release).
             "policy_sha256": sha256_hex(canonical_json(_json_safe(release.policy))),
             "bundle_sha256": sha256_hex(canonical_json(_json_safe(release.bundle))),
+            # The bytes the decision covers: release.yml and every referenced file (see gates/bundle.py).
+            "bundle_digest": release.bundle_digest,
         },
         "phase": request.phase,
         "phase_run_id": request.phase_run_id,
@@ -115,6 +117,7 @@ def make_package(*, release: Release, request: ApprovalRequest, user: str, decis
         "gates": [gate_entry(g) for g in request.gate_snapshot],
         "artifacts": artifacts,
     })
+    return package
 
 
 async def build_evidence(store: Store, slack: Permalinks | None, artifacts_dir: Path, *, request: ApprovalRequest,

@@ -232,7 +232,7 @@ async def _write_outputs(standin: SlackStandIn, settings: Settings, out_dir: Pat
     files_dir = out_dir / "slack-files"
     files_dir.mkdir(exist_ok=True)
     for f in standin.files.values():
-        (files_dir / Path(f.name).name).write_bytes(f.content)
+        (files_dir / Path(f.name).name).write_bytes(f.content or b"")
     # The same export and verification an auditor would run, with the CLI's own code.
     with contextlib.redirect_stdout(io.StringIO()):
         await audit_export(settings, "jsonl", None, str(out_dir / "audit.jsonl"))

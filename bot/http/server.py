@@ -47,7 +47,7 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
         from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
         handler = AsyncSocketModeHandler(bot.bolt, settings.slack_app_token)
-        await handler.connect_async()
+        await handler.connect_async()  # type: ignore[no-untyped-call]
         log.info("connected in Socket Mode; HTTP API on %s:%d", host, port)
     else:
         log.info("listening on http://%s:%d/slack/events", host, port)
@@ -55,7 +55,7 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
     await stop.wait()
     log.info("stopping")
     if handler is not None:
-        await handler.close_async()
+        await handler.close_async()  # type: ignore[no-untyped-call]
     await runner.cleanup()
     await bot.close()
     return 0

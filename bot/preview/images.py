@@ -19,7 +19,7 @@ from bot.preview.metadata import metadata_of
 from gates.subject import ImageFacts, Pixels
 
 with contextlib.suppress(ImportError):  # AVIF is built into Pillow >= 11.3; older installs need the plugin
-    import pillow_avif  # type: ignore[import-not-found]  # noqa: F401
+    import pillow_avif  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
 
 _FORMAT_NAMES = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "AVIF": "avif", "GIF": "gif"}
 

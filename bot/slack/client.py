@@ -62,7 +62,7 @@ class Slack:
         self, channel: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None,
         *, key: str | None = None,
     ) -> str:
-        args = {
+        args: dict[str, Any] = {
             "channel": channel,
             "text": text,
             "blocks": blocks,
@@ -76,7 +76,7 @@ class Slack:
         return str(resp["ts"])
 
     async def update(self, channel: str, ts: str, text: str, blocks: Blocks | None = None) -> None:
-        args = {"channel": channel, "ts": ts, "text": text, "blocks": blocks or []}
+        args: dict[str, Any] = {"channel": channel, "ts": ts, "text": text, "blocks": blocks or []}
         if self.outbox is not None:
             await self._owe("chat.update", args)
             return
@@ -94,7 +94,8 @@ class Slack:
 
     async def usergroup_members(self, group_id: str) -> list[str]:
         resp = await self.client.usergroups_users_list(usergroup=group_id)
-        return [str(u) for u in resp.get("users", [])]
+        users: list[Any] = resp.get("users", [])
+        return [str(u) for u in users]
 
     async def permalink(self, channel: str, ts: str, *, timeout: float = 1.0) -> str | None:
         """Best effort and quick: a decision is never held up because Slack is slow or down."""

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.slack.blocks.text import context, esc, header, mention, mentions, section, when
+
+# section and mentions are part of this module's face: the flow builds its notes with them.
+__all__ = ["mentions", "section"]
 from gates.phases import Phase, State
 
 MAX_IMAGES_LISTED = 10
