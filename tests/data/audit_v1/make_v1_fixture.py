@@ -1,14 +1,17 @@
 """Build the v1 audit fixture with the code at main c909bcb (before the v2 encoding existed)."""
-import asyncio, base64, hashlib, shutil, sys
+import asyncio
+import base64
+import hashlib
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, sys.argv[1])
-from bot.audit_cli import audit_export  # noqa: E402
-from bot.checkpoints import maybe_checkpoint  # noqa: E402
-from bot.settings import load_settings  # noqa: E402
-from storage.db import make_engine, upgrade  # noqa: E402
-from storage.repo import AuditNote, Store  # noqa: E402
+from bot.audit_cli import audit_export
+from bot.checkpoints import maybe_checkpoint
+from bot.settings import load_settings
+from storage.db import make_engine, upgrade
+from storage.repo import AuditNote, Store
 
 OUT = Path(sys.argv[2])
 SEED = base64.b64encode(hashlib.sha256(b"releasegate audit v1 fixture key (test only)").digest()).decode()
