@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from storage.canonical import canonical_json
+from storage.canonical_v1 import canonical_json_v1 as canonical_json
 
 DOMAIN_TAG = b"releasegate.audit.v1\x00"
 GENESIS = "0" * 64
