@@ -37,7 +37,7 @@ from bot.inspector.auth import (
     viewer,
 )
 from bot.report import fmt_duration, fmt_value
-from storage.canonical import canonical_json
+from storage.audit import encode_entry
 from storage.checkpoints import CheckpointStore, load_private_key, verify_log
 from storage.evidence import ContentStore, EvidenceStore, IntegrityProblem
 
@@ -253,7 +253,7 @@ class Inspector:
             return _refuse(400, "Bad name", "That is not a release name.")
         entries = await self.bot.store.audit_entries(release)
         if fmt == "jsonl":
-            body = b"".join(canonical_json(e) + b"\n" for e in entries)
+            body = b"".join(encode_entry(e) + b"\n" for e in entries)
             ctype = "application/x-ndjson"
         else:
             buf = io.StringIO()
