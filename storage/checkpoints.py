@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import Field, SQLModel, col
 
-from storage.audit import GENESIS, ChainProblem, entry_hash, format_at
+from storage.audit import GENESIS, ChainProblem, EncodingCheck, format_at
 from storage.canonical import canonical_json
 from storage.models import AuditEvent
 from storage.types import UTCDateTime
@@ -198,6 +198,7 @@ def verify_log(
     by_seq: dict[int, str] = {}
     expected = first_seq
     prev = first_prev
+    encoding = EncodingCheck()
     for e in entries:
         seq = int(e["seq"])
         if seq > expected:
@@ -208,7 +209,6 @@ def verify_log(
             problems.append(ChainProblem(seq, f"out of order: entry {seq} appears after {expected - 1} "
                                               "(entries reordered or duplicated)"))
             break
-        body = {k: e[k] for k in e if k != "hash"}
         if e["prev_hash"] != prev:
             if seq >= 2 and by_seq.get(seq - 2) == e["prev_hash"]:
                 # This entry still links to the one two back: the one in between was slipped in.
@@ -218,8 +218,9 @@ def verify_log(
                 problems.append(ChainProblem(seq, "prev_hash does not match the entry before it "
                                                   "(an entry was deleted, inserted or reordered here)"))
             break
-        if entry_hash(body) != e["hash"]:
-            problems.append(ChainProblem(seq, "content does not match its hash (entry edited)"))
+        reason = encoding.problem(e)
+        if reason is not None:
+            problems.append(ChainProblem(seq, reason))
             break
         by_seq[seq] = str(e["hash"])
         prev = str(e["hash"])

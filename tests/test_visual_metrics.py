@@ -70,6 +70,81 @@ def test_ciede2000_per_pixel_on_random_colours() -> None:
     assert np.all(ours[:500] == 0)
 
 
+# Sharma, Wu & Dalal (2005), "The CIEDE2000 color-difference formula: implementation notes,
+# supplementary test data, and mathematical observations", Color Res. Appl. 30(1), Table 1
+# (ciede2000testdata): L1 a1 b1 L2 a2 b2 ΔE00, all 34 pairs. Published test data.
+SHARMA_2005 = """
+50.0000 2.6772 -79.7751 50.0000 0.0000 -82.7485 2.0425
+50.0000 3.1571 -77.2803 50.0000 0.0000 -82.7485 2.8615
+50.0000 2.8361 -74.0200 50.0000 0.0000 -82.7485 3.4412
+50.0000 -1.3802 -84.2814 50.0000 0.0000 -82.7485 1.0000
+50.0000 -1.1848 -84.8006 50.0000 0.0000 -82.7485 1.0000
+50.0000 -0.9009 -85.5211 50.0000 0.0000 -82.7485 1.0000
+50.0000 0.0000 0.0000 50.0000 -1.0000 2.0000 2.3669
+50.0000 -1.0000 2.0000 50.0000 0.0000 0.0000 2.3669
+50.0000 2.4900 -0.0010 50.0000 -2.4900 0.0009 7.1792
+50.0000 2.4900 -0.0010 50.0000 -2.4900 0.0010 7.1792
+50.0000 2.4900 -0.0010 50.0000 -2.4900 0.0011 7.2195
+50.0000 2.4900 -0.0010 50.0000 -2.4900 0.0012 7.2195
+50.0000 -0.0010 2.4900 50.0000 0.0009 -2.4900 4.8045
+50.0000 -0.0010 2.4900 50.0000 0.0010 -2.4900 4.8045
+50.0000 -0.0010 2.4900 50.0000 0.0011 -2.4900 4.7461
+50.0000 2.5000 0.0000 50.0000 0.0000 -2.5000 4.3065
+50.0000 2.5000 0.0000 73.0000 25.0000 -18.0000 27.1492
+50.0000 2.5000 0.0000 61.0000 -5.0000 29.0000 22.8977
+50.0000 2.5000 0.0000 56.0000 -27.0000 -3.0000 31.9030
+50.0000 2.5000 0.0000 58.0000 24.0000 15.0000 19.4535
+50.0000 2.5000 0.0000 50.0000 3.1736 0.5854 1.0000
+50.0000 2.5000 0.0000 50.0000 3.2972 0.0000 1.0000
+50.0000 2.5000 0.0000 50.0000 1.8634 0.5757 1.0000
+50.0000 2.5000 0.0000 50.0000 3.2592 0.3350 1.0000
+60.2574 -34.0099 36.2677 60.4626 -34.1751 39.4387 1.2644
+63.0109 -31.0961 -5.8663 62.8187 -29.7946 -4.0864 1.2630
+61.2901 3.7196 -5.3901 61.4292 2.2480 -4.9620 1.8731
+35.0831 -44.1164 3.7933 35.0232 -40.0716 1.5901 1.8645
+22.7233 20.0904 -46.6940 23.0331 14.9730 -42.5619 2.0373
+36.4612 47.8580 18.3852 36.2715 50.5065 21.2231 1.4146
+90.8027 -2.0831 1.4410 91.1528 -1.6435 0.0447 1.4441
+90.9257 -0.5406 -0.9208 88.6381 -0.8985 -0.7239 1.5381
+6.7747 -0.2908 -2.4247 5.8714 -0.0985 -2.2286 0.6377
+2.0776 0.0795 -1.1350 0.9033 -0.0636 -0.5514 0.9082
+"""
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ciede2000_sharma_2005_pairs(dtype: type) -> None:
+    t = np.array([[float(v) for v in line.split()] for line in SHARMA_2005.strip().splitlines()], dtype=dtype)
+    assert t.shape == (34, 7)
+    lab1 = (t[:, 0], t[:, 1], t[:, 2])
+    lab2 = (t[:, 3], t[:, 4], t[:, 5])
+    for de in (ciede2000(lab1, lab2), ciede2000(lab2, lab1)):  # ΔE00 is symmetric
+        err = np.abs(de.astype(np.float64) - t[:, 6].astype(np.float64))
+        bad = {i + 1: (round(float(de[i]), 4), float(t[i, 6])) for i in np.flatnonzero(err > 1e-4)}
+        assert not bad, f"pairs off by more than 1e-4 (pair: got, want): {bad}"
+    # Pair 14 is exactly 180° apart in hue: no wrap of the mean hue (it was 4.7461, pair 15's value).
+    assert float(ciede2000(lab1, lab2)[13]) == pytest.approx(4.8045, abs=1e-4)
+
+
+def test_ciede2000_exactly_opposite_hues_take_the_no_wrap_branch() -> None:
+    """(a, b) vs (−a, −b) is exactly 180° apart, where the rounded hues land either side of π (even
+    scikit-image's float64 wraps ~5% of these). The formula's |Δh′| ≤ 180° branch is the limit from
+    just under 180°, which float64 scikit-image computes unambiguously 1e-4 rad away."""
+    rng = np.random.default_rng(11)
+    n = 20_000
+    big_l = rng.uniform(5, 95, n).astype(np.float32)
+    a = rng.uniform(-60, 60, n).astype(np.float32)
+    b = rng.uniform(-60, 60, n).astype(np.float32)
+    for dtype in (np.float32, np.float64):
+        lab1 = (big_l.astype(dtype), a.astype(dtype), b.astype(dtype))
+        ours = ciede2000(lab1, (lab1[0], -lab1[1], -lab1[2]))
+        # Turn the second colour by 1e-4 rad towards the first, so the pair is just under 180° apart.
+        d = np.where(b > 0, -1e-4, 1e-4)
+        x, y = -a.astype(np.float64), -b.astype(np.float64)
+        near = np.stack([big_l, x * np.cos(d) - y * np.sin(d), x * np.sin(d) + y * np.cos(d)], -1)
+        ref = deltaE_ciede2000(np.stack([big_l, a, b], -1).astype(np.float64), near)
+        assert np.abs(ours - ref).max() < 0.02
+
+
 def test_percentile_counts_identical_pixels_as_zero() -> None:
     base = np.full((100, 100, 4), 128, np.uint8)
     base[..., 3] = 255

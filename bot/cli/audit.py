@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.settings import Settings
-from storage.audit import GENESIS, ChainProblem, entry_hash
-from storage.canonical import canonical_json
+from storage.audit import GENESIS, ChainProblem, EncodingCheck, encode_entry, parse_entry_line
 from storage.checkpoints import (
     Checkpoint,
     CheckpointStore,
@@ -84,7 +83,7 @@ def _dedupe(cps: Sequence[Checkpoint]) -> list[Checkpoint]:
 
 
 def read_export(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [parse_entry_line(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def verify_export_file(path: Path, extra: Sequence[Checkpoint], keys: Sequence[Any]) -> int:
@@ -116,11 +115,12 @@ def verify_export_file(path: Path, extra: Sequence[Checkpoint], keys: Sequence[A
     # A per-release export skips other releases' entries: each entry's own hash still proves its
     # content, and links are checked wherever two neighbours are both present.
     prev: dict[str, Any] | None = None
+    encoding = EncodingCheck()
     for e in entries:
-        body = {k: e[k] for k in e if k != "hash"}
-        if entry_hash(body) != e["hash"]:
+        reason = encoding.problem(e)
+        if reason is not None:
             return _report(
-                ChainProblem(int(e["seq"]), "content does not match its hash (entry edited)"),
+                ChainProblem(int(e["seq"]), reason),
                 len(entries),
                 "",
                 0,
@@ -157,10 +157,11 @@ def neutralise(cell: str) -> str:
 def write_export(entries: list[dict[str, Any]], fmt: str, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "jsonl":
-        # Exactly the hashed bytes (RFC 8785) plus the hash, one entry a line: re-verifiable offline.
+        # Exactly the hashed bytes plus the hash, one entry a line, each in the encoding its hash
+        # was made with (v2: RFC 8785; v1: the legacy encoder): re-verifiable offline.
         with out.open("wb") as f:
             for e in entries:
-                f.write(canonical_json(e) + b"\n")
+                f.write(encode_entry(e) + b"\n")
         return
     with out.open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
@@ -212,9 +213,12 @@ def build_manifest(
         "files": [{"name": p.name, "format": fmt, "bytes": p.stat().st_size, "sha256": _sha256_file(p)} for p in files],
         "how_to_verify": [
             f"sha256sum {' '.join(p.name for p in files)}  # compare with files[].sha256",
-            "Each JSONL line is the entry as hashed (RFC 8785 canonical JSON) plus its hash: "
-            "hash = SHA-256(b'releasegate.audit.v1\\x00' + canonical JSON of the line without 'hash'), "
-            "and each entry's prev_hash is the hash of the entry before it (seq - 1).",
+            "Each JSONL line is the entry as hashed plus its hash: "
+            "hash = SHA-256(b'releasegate.audit.v2\\x00' + RFC 8785 canonical JSON (JCS) of the line without "
+            "'hash'), and each entry's prev_hash is the hash of the entry before it (seq - 1).",
+            "Entries written before the v2 encoding (issue 11) keep their v1 hash: SHA-256(b'releasegate.audit.v1"
+            "\\x00' + the legacy encoding, storage/canonical_v1.py, which differs from RFC 8785 in some "
+            "numbers). A chain may switch from v1 to v2 once; a v1 entry after a v2 one is reported as tampering.",
             "Checkpoints are Ed25519 signatures over b'releasegate.audit.checkpoint.v1\\x00' + canonical JSON of "
             "{seq, head_hash, signed_at, key_id}; key_id is the first 16 hex digits of SHA-256 of the raw public key.",
             "releasegate audit verify --file <export.jsonl> --pubkey <public key>  # uses this manifest's checkpoints",

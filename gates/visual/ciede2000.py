@@ -103,13 +103,24 @@ def ciede2000(lab1: tuple[F32, F32, F32], lab2: tuple[F32, F32, F32]) -> F32:
     chromatic = cc != 0
     two_pi = f32(2 * np.pi)
     h_diff = h2 - h1
+    # |h2' − h1'| > 180° decides Δh′ and the mean hue. Rounded hues cannot decide it within
+    # rounding of 180°: Sharma's pair 14 is exactly 180° apart (no wrap, ΔE 4.8045) and came out
+    # just above π (4.7461). There the sign of the cross product a1′·b2 − b1·a2′ decides: the pair
+    # is more than 180° apart when it turns against h_diff, exactly 180° when it is 0 (as it is,
+    # exactly, for opposite colours).
+    abs_diff = np.abs(h_diff)
+    wrap = abs_diff > f32(np.pi)
+    near = np.flatnonzero(np.abs(abs_diff - f32(np.pi)) < f32(1e-3))
+    if near.size:
+        cross = a1p[near] * b2[near] - b1[near] * a2p[near]
+        wrap[near] = cross * h_diff[near] < 0
+    wrap &= chromatic
     # Masks become arithmetic: boolean-mask indexing is ~10× slower on scattered masks.
-    d_h = h_diff - (h_diff > np.pi) * two_pi + (h_diff < -np.pi) * two_pi
+    d_h = h_diff - np.copysign(two_pi, h_diff) * wrap
     d_h *= chromatic
     dh_term = f32(2.0) * np.sqrt(cc) * np.sin(d_h * f32(0.5))
 
     h_bar = h1 + h2
-    wrap = chromatic & (np.abs(h_diff) > np.pi)
     # +2π when the sum is below 2π, −2π otherwise; an achromatic pair takes the sum (×2 then ½).
     h_bar += wrap * np.where(h_bar < 2 * np.pi, two_pi, -two_pi)
     h_bar *= f32(2.0) - chromatic

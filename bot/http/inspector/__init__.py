@@ -38,7 +38,7 @@ from bot.http.inspector.auth import (
     make_session,
     viewer,
 )
-from storage.canonical import canonical_json
+from storage.audit import encode_entry
 from storage.checkpoints import CheckpointStore, load_private_key, verify_log
 from storage.evidence import ContentStore, EvidenceStore, IntegrityProblem
 from storage.repo import AuditNote
@@ -260,7 +260,7 @@ class Inspector:
         await self._audit(request[VIEWER].user, "inspector.export",
                           {"format": fmt, "release": release, "entries": len(entries)}, datetime.now(UTC))
         if fmt == "jsonl":
-            body = b"".join(canonical_json(e) + b"\n" for e in entries)
+            body = b"".join(encode_entry(e) + b"\n" for e in entries)
             ctype = "application/x-ndjson"
         else:
             buf = io.StringIO()
