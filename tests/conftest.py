@@ -8,15 +8,16 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 sys.path.insert(0, str(REPO))
 
 from storage.db import make_engine, upgrade  # noqa: E402
 from storage.repo import Store  # noqa: E402
+from tests import reference  # noqa: E402
 
 POSTGRES_URL = os.environ.get(
     "RELEASEGATE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/releasegate_test"
@@ -82,3 +83,32 @@ async def store(db_url: str) -> AsyncIterator[Store]:
     await upgrade(engine)
     yield Store(engine)
     await engine.dispose()
+
+
+# -- reference data (tests/reference.py) ----------------------------------------------------------------
+
+
+@pytest.fixture
+def reference_dir() -> Path:
+    """The folder of other projects' published artifacts; fails in CI and skips elsewhere when absent."""
+    return reference.require_reference_dir()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "reference_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.reference)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line saying how many reference checks were skipped and why (nothing when none were)."""
+    reasons = []
+    for rep in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(rep, "longrepr", None)
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else ""
+        reason = reason.removeprefix("Skipped: ")
+        if reason.startswith(reference.SKIP_PREFIX):
+            reasons.append(reason.removeprefix(reference.SKIP_PREFIX).strip())
+    if reasons:
+        why = reasons[0] if len(set(reasons)) == 1 else "; ".join(sorted(set(reasons)))
+        terminalreporter.write_line(f"reference checks skipped: {len(reasons)} ({why})", yellow=True, bold=True)
