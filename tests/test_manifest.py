@@ -58,7 +58,8 @@ def method_bot_scopes(slack: Path) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for path in sorted((slack / "methods").glob("*.json")):
         spec = json.loads(path.read_text(encoding="utf-8"))
-        out[path.stem] = list((spec.get("scope") or {}).get("bot") or [])
+        scope = spec.get("scope")  # views.publish says "none" where the others say {} for no scope
+        out[path.stem] = list(scope.get("bot") or []) if isinstance(scope, dict) else []
     return out
 
 
