@@ -101,14 +101,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """One line saying how many reference checks were skipped and why (nothing when none were)."""
-    reasons = []
+    """One line saying how many reference checks were skipped (or, under CI, failed) and why."""
+    skipped: list[str] = []
     for rep in terminalreporter.stats.get("skipped", []):
         longrepr = getattr(rep, "longrepr", None)
         reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else ""
         reason = reason.removeprefix("Skipped: ")
         if reason.startswith(reference.SKIP_PREFIX):
-            reasons.append(reason.removeprefix(reference.SKIP_PREFIX).strip())
-    if reasons:
-        why = reasons[0] if len(set(reasons)) == 1 else "; ".join(sorted(set(reasons)))
-        terminalreporter.write_line(f"reference checks skipped: {len(reasons)} ({why})", yellow=True, bold=True)
+            skipped.append(reason.removeprefix(reference.SKIP_PREFIX).strip())
+    failed = [rep.longreprtext.strip().splitlines()[-1].removeprefix("Failed: ")
+              for rep in terminalreporter.stats.get("error", []) + terminalreporter.stats.get("failed", [])
+              if reference.CI_FAILURE in getattr(rep, "longreprtext", "")]
+    for label, reasons in (("skipped", skipped), ("failed", failed)):
+        if reasons:
+            why = "; ".join(sorted(set(reasons)))
+            terminalreporter.write_line(f"reference checks {label}: {len(reasons)} ({why})",
+                                        yellow=label == "skipped", red=label == "failed", bold=True)

@@ -23,6 +23,7 @@ ENV = "RELEASEGATE_REFERENCE_DIR"
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO.parent / "shared" / "reference"
 SKIP_PREFIX = "reference data missing:"
+CI_FAILURE = "CI must check against the reference data"
 # What the tests read inside the folder; a folder without these is treated as absent, not half-checked.
 EXPECTED = (
     Path("slack") / "manifest.schema.1.0.0.json",
@@ -63,5 +64,5 @@ def require_reference_dir() -> Path:
     what = f"no reference data at {root}" if absent == [root] else (
         f"incomplete reference data at {root} (missing {', '.join(str(p.relative_to(root)) for p in absent)})")
     if in_ci():
-        pytest.fail(f"{what}: CI must check against the reference data; {how_to_provide()}", pytrace=False)
+        pytest.fail(f"{what}: {CI_FAILURE}; {how_to_provide()}", pytrace=False)
     pytest.skip(f"{SKIP_PREFIX} {what}; {how_to_provide()}")
