@@ -18,7 +18,7 @@ FORMATS = ("text", "json")
 # Record attributes worth carrying into JSON lines when a call site set them with ``extra=``.
 FIELDS = ("release", "attempt", "phase", "actor", "action", "outcome", "request", "task")
 # Libraries that talk at INFO about every tick or request: their INFO is noise at 3 a.m.
-_CHATTY = ("apscheduler", "aiohttp.access")
+_CHATTY = ("apscheduler", "aiohttp.access", "alembic")
 
 
 class JsonFormatter(logging.Formatter):

@@ -8,15 +8,16 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 sys.path.insert(0, str(REPO))
 
 from storage.db import make_engine, upgrade  # noqa: E402
 from storage.repo import Store  # noqa: E402
+from tests import reference  # noqa: E402
 
 POSTGRES_URL = os.environ.get(
     "RELEASEGATE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/releasegate_test"
@@ -82,3 +83,37 @@ async def store(db_url: str) -> AsyncIterator[Store]:
     await upgrade(engine)
     yield Store(engine)
     await engine.dispose()
+
+
+# -- reference data (tests/reference.py) ----------------------------------------------------------------
+
+
+@pytest.fixture
+def reference_dir() -> Path:
+    """The folder of other projects' published artifacts; fails in CI and skips elsewhere when absent."""
+    return reference.require_reference_dir()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "reference_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.reference)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line saying how many reference checks were skipped (or, under CI, failed) and why."""
+    skipped: list[str] = []
+    for rep in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(rep, "longrepr", None)
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else ""
+        reason = reason.removeprefix("Skipped: ")
+        if reason.startswith(reference.SKIP_PREFIX):
+            skipped.append(reason.removeprefix(reference.SKIP_PREFIX).strip())
+    failed = [rep.longreprtext.strip().splitlines()[-1].removeprefix("Failed: ")
+              for rep in terminalreporter.stats.get("error", []) + terminalreporter.stats.get("failed", [])
+              if reference.CI_FAILURE in getattr(rep, "longreprtext", "")]
+    for label, reasons in (("skipped", skipped), ("failed", failed)):
+        if reasons:
+            why = "; ".join(sorted(set(reasons)))
+            terminalreporter.write_line(f"reference checks {label}: {len(reasons)} ({why})",
+                                        yellow=label == "skipped", red=label == "failed", bold=True)

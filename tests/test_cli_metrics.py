@@ -13,17 +13,21 @@ from storage.db import make_engine, upgrade
 from storage.metrics import MetricsStore
 from storage.repo import Store
 
-# CI clones the repo beside a copy of shared/, so the reports live at <repo>/../shared.
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "lighthouse"
-FLOW = REFERENCE / "sample-flow-result.json"
-NAVIGATION = REFERENCE / "sample_v2.json"
+
+@pytest.fixture
+def flow(reference_dir: Path) -> Path:
+    """Lighthouse's own user-flow sample, from the reference data (tests/reference.py)."""
+    return reference_dir / "lighthouse" / "sample-flow-result.json"
+
+
+@pytest.fixture
+def navigation(reference_dir: Path) -> Path:
+    """Lighthouse's own navigation sample, from the reference data (tests/reference.py)."""
+    return reference_dir / "lighthouse" / "sample_v2.json"
 
 
 @pytest.fixture
 def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    for report in (FLOW, NAVIGATION):
-        if not report.exists():
-            pytest.fail(f"reference report not found at {report} (shared/ must sit beside the repository)")
     url = f"sqlite+aiosqlite:///{tmp_path / 'rg.db'}"
     monkeypatch.setenv("RELEASEGATE_DATABASE_URL", url)
     monkeypatch.chdir(tmp_path)  # keep a developer's .env out of it
@@ -78,16 +82,17 @@ def run(*args: str) -> int:
     return main(["metrics", "import-lighthouse", *args])
 
 
-def test_imports_both_reports_and_lists_what_it_skipped(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_imports_both_reports_and_lists_what_it_skipped(flow: Path, navigation: Path, db: str,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
     create_release(db, "summer-hero")
-    assert run(str(FLOW), "--release", "summer-hero", "--cohort", "canary") == 0
+    assert run(str(flow), "--release", "summer-hero", "--cohort", "canary") == 0
     out = capsys.readouterr().out
     # LCP and TBT errored in the navigation steps, TBT in the timespan; the snapshot measures nothing.
     assert out.count("skipped   ") == 6 and out.count("HostDPR") == 5
     assert "a snapshot step measures no web vitals" in out
     assert "4 lab sample(s) stored for release summer-hero (canary); 6 skipped" in out
 
-    assert run(str(NAVIGATION), "--release", "summer-hero", "--cohort", "baseline", "--region", "eu",
+    assert run(str(navigation), "--release", "summer-hero", "--cohort", "baseline", "--region", "eu",
                "--page", "/summer") == 0
     out = capsys.readouterr().out
     assert "total-blocking-time standing in for INP" in out
@@ -100,14 +105,15 @@ def test_imports_both_reports_and_lists_what_it_skipped(db: str, capsys: pytest.
     assert ("INP", pytest.approx(1055.198), "eu") in values["baseline"]  # TBT as the lab INP
 
 
-def test_importing_the_same_report_twice_does_not_double_it(db: str) -> None:
+def test_importing_the_same_report_twice_does_not_double_it(flow: Path, db: str) -> None:
     for _ in range(2):
-        assert run(str(FLOW), "--release", "summer-hero", "--cohort", "canary", "--allow-unknown-release") == 0
+        assert run(str(flow), "--release", "summer-hero", "--cohort", "canary", "--allow-unknown-release") == 0
     assert counts(db) == {"canary": {"CLS": 3, "INP": 1}}
 
 
-def test_unknown_release_is_refused_unless_allowed(db: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(str(NAVIGATION), "--release", "nobody-started-this", "--cohort", "canary") == 2
+def test_unknown_release_is_refused_unless_allowed(navigation: Path, db: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(str(navigation), "--release", "nobody-started-this", "--cohort", "canary") == 2
     err = capsys.readouterr().err
     assert "unknown release 'nobody-started-this'" in err and len(err.strip().splitlines()) == 1
     assert counts(db, "nobody-started-this") == {}
@@ -132,5 +138,7 @@ def test_missing_file_and_bad_cohort(db: str, tmp_path: Path, capsys: pytest.Cap
     assert run(str(tmp_path / "absent.json"), "--release", "summer-hero", "--cohort", "canary") == 2
     assert "cannot read" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
-        run(str(FLOW), "--release", "summer-hero", "--cohort", "everyone")
+        report = tmp_path / "report.json"
+        report.write_text("{}", encoding="utf-8")
+        run(str(report), "--release", "summer-hero", "--cohort", "everyone")
     assert exc.value.code == 2

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,19 +10,18 @@ import pytest
 from bot.metrics.lighthouse import LighthouseError, parse_lighthouse
 from gates.metrics import MetricSample, validate_item
 
-# CI clones the repo beside a copy of shared/, so the reports live at <repo>/../shared.
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "lighthouse"
+
+@pytest.fixture
+def load(reference_dir: Path) -> Callable[[str], dict[str, Any]]:
+    """Reads one of Lighthouse's own sample reports from the reference data (tests/reference.py)."""
+    def read(name: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((reference_dir / "lighthouse" / name).read_text(encoding="utf-8"))
+        return data
+
+    return read
 
 
-def load(name: str) -> dict[str, Any]:
-    path = REFERENCE / name
-    if not path.exists():
-        pytest.fail(f"reference report not found at {path} (shared/ must sit beside the repository)")
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
-
-
-def test_navigation_report() -> None:
+def test_navigation_report(load: Callable[[str], dict[str, Any]]) -> None:
     res = parse_lighthouse(load("sample_v2.json"))
     by_audit = {s.audit: s for s in res.samples}
     assert set(by_audit) == {"largest-contentful-paint", "total-blocking-time", "cumulative-layout-shift"}
@@ -34,7 +34,7 @@ def test_navigation_report() -> None:
     assert all(s.gather_mode == "navigation" and s.step == 0 for s in res.samples)
 
 
-def test_user_flow_with_errored_and_absent_metrics() -> None:
+def test_user_flow_with_errored_and_absent_metrics(load: Callable[[str], dict[str, Any]]) -> None:
     res = parse_lighthouse(load("sample-flow-result.json"))
     got = [(s.step, s.metric, s.audit) for s in res.samples]
     assert got == [
@@ -56,7 +56,7 @@ def test_user_flow_with_errored_and_absent_metrics() -> None:
     assert len(res.skipped) == 6
 
 
-def test_samples_pass_ingestion_validation() -> None:
+def test_samples_pass_ingestion_validation(load: Callable[[str], dict[str, Any]]) -> None:
     res = parse_lighthouse(load("sample-flow-result.json"))
     items = [s.to_item("summer-hero", "canary") for s in res.samples]
     parsed = [validate_item(i, {"summer-hero"}) for i in items]

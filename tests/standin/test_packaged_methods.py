@@ -1,4 +1,4 @@
-"""The stand-in's packaged method facts must say exactly what the shared reference files say."""
+"""The stand-in's packaged method facts must say exactly what Slack's reference method files say."""
 
 from __future__ import annotations
 
@@ -10,26 +10,31 @@ import pytest
 
 from bot.demo.standin.schemas import extract_method_facts, load_method_specs
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "slack" / "methods"
 PACKAGED = resources.files("bot.demo.standin").joinpath("methods")
 
 
-def _reference_files() -> list[Path]:
-    return sorted(REFERENCE.glob("*.json")) if REFERENCE.is_dir() else []
+def _packaged_names() -> list[str]:
+    return sorted(entry.name for entry in PACKAGED.iterdir() if entry.name.endswith(".json"))
 
 
-@pytest.mark.skipif(not REFERENCE.is_dir(), reason="shared reference tree not present")
-@pytest.mark.parametrize("path", _reference_files(), ids=lambda p: p.stem)
-def test_packaged_copy_matches_reference(path: Path) -> None:
+@pytest.fixture
+def methods_reference(reference_dir: Path) -> Path:
+    """Slack's Web API method descriptions, from the reference data (tests/reference.py)."""
+    return reference_dir / "slack" / "methods"
+
+
+# Parametrised by the packaged copies (in the repository), so the set of checks does not depend on
+# whether the reference data is present; the test below checks both sets are the same.
+@pytest.mark.parametrize("name", _packaged_names(), ids=lambda n: n.removesuffix(".json"))
+def test_packaged_copy_matches_reference(methods_reference: Path, name: str) -> None:
+    path = methods_reference / name
     reference = json.loads(path.read_text(encoding="utf-8"))
-    packaged = json.loads(PACKAGED.joinpath(path.name).read_text(encoding="utf-8"))
+    packaged = json.loads(PACKAGED.joinpath(name).read_text(encoding="utf-8"))
     assert packaged == extract_method_facts(path.stem, reference)
 
 
-@pytest.mark.skipif(not REFERENCE.is_dir(), reason="shared reference tree not present")
-def test_every_reference_method_is_packaged_and_nothing_else() -> None:
-    packaged = {entry.name for entry in PACKAGED.iterdir() if entry.name.endswith(".json")}
-    assert packaged == {p.name for p in _reference_files()}
+def test_every_reference_method_is_packaged_and_nothing_else(methods_reference: Path) -> None:
+    assert set(_packaged_names()) == {p.name for p in methods_reference.glob("*.json")}
 
 
 def test_specs_load_from_the_package() -> None:

@@ -1,14 +1,18 @@
 """The facts the stand-in needs about each Slack Web API method.
 
 The packaged ``methods/*.json`` files are trimmed copies of the slack-api-ref method descriptions
-(``../shared/reference/slack/methods``): only the HTTP verb, argument names, required arguments,
-documented error codes and example responses. They ship inside the package because ``releasegate
-demo`` runs from an installed wheel where the shared reference tree does not exist.
+(``slack/methods`` in the reference data: ``$RELEASEGATE_REFERENCE_DIR``, by default
+``../shared/reference``): only the HTTP verb, argument names, required arguments, documented error
+codes and example responses. They ship inside the package because ``releasegate demo`` runs from an
+installed wheel where the shared reference tree does not exist.
+
+Regenerate them with ``python -m bot.demo.standin.schemas [METHODS_DIR]``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from functools import cache
@@ -84,6 +88,9 @@ def load_method_specs() -> dict[str, MethodSpec]:
 
 
 if __name__ == "__main__":  # pragma: no cover - maintenance entry point
-    reference = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("../shared/reference/slack/methods")
+    root = Path(os.environ.get("RELEASEGATE_REFERENCE_DIR") or "../shared/reference")
+    reference = Path(sys.argv[1]) if len(sys.argv) > 1 else root / "slack" / "methods"
+    if not reference.is_dir():
+        sys.exit(f"no Slack method descriptions at {reference} (pass a folder or set RELEASEGATE_REFERENCE_DIR)")
     target = Path(__file__).with_name("methods")
     print("\n".join(write_packaged_methods(reference, target)))
