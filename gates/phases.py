@@ -38,6 +38,8 @@ class State(StrEnum):
 
 
 TERMINAL = frozenset({State.COMPLETED, State.REJECTED, State.ROLLED_BACK})
+# The same set as plain values, in a fixed order, for SQL (``NOT IN (…)``, the partial unique index).
+TERMINAL_VALUES: tuple[str, ...] = tuple(sorted(s.value for s in TERMINAL))
 
 
 class Event(StrEnum):

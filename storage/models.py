@@ -8,10 +8,11 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from gates.phases import TERMINAL_VALUES
 from storage.types import UTCDateTime
 
-# Terminal states, repeated here as a literal because the partial index lives in SQL.
-_ACTIVE = text("state NOT IN ('completed', 'rejected', 'rolled_back')")
+# The partial index lives in SQL, so the terminal set (gates.phases) is spelled out as SQL here.
+_ACTIVE = text("state NOT IN (" + ", ".join(f"'{s}'" for s in TERMINAL_VALUES) + ")")
 
 
 class Release(SQLModel, table=True):

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from gates.phases import TERMINAL_VALUES
 from gates.result import GateResult
 from storage.audit import GENESIS, entry_body, entry_hash
 from storage.events import remember
@@ -284,7 +285,7 @@ class Store:
     async def active_release(self, name: str) -> Release | None:
         async with self.sessions() as s:
             q = select(Release).where(
-                col(Release.name) == name, col(Release.state).not_in(("completed", "rejected", "rolled_back"))
+                col(Release.name) == name, col(Release.state).not_in(TERMINAL_VALUES)
             )
             return (await s.execute(q)).scalars().first()
 

@@ -16,11 +16,11 @@ from sqlalchemy import desc, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from gates.phases import TERMINAL_VALUES
 from storage.models import BundleUpload, Release
 
 # An upload that has been "writing" this long died between its claim and its rename.
 STALE_UPLOAD = timedelta(minutes=10)
-TERMINAL = ("completed", "rejected", "rolled_back")
 
 
 class BundleBusy(Exception):
@@ -52,7 +52,7 @@ async def why_not_replaceable(s: AsyncSession, name: str) -> str | None:
     latest = (await s.execute(q)).scalars().first()
     if latest is None:
         return None
-    if latest.state not in TERMINAL:
+    if latest.state not in TERMINAL_VALUES:
         return (f"{name} is {latest.phase} {latest.state}: its bundle cannot change until it ends "
                 f"(completed, rejected or rolled back)")
     if latest.state == "rolled_back" and latest.phase == "canary":

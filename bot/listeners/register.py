@@ -30,7 +30,7 @@ from bot.slack.blocks.modals import (
 )
 from bot.slack.blocks.text import esc
 from gates.acceptance import finding_key
-from gates.phases import Event, Phase
+from gates.phases import TERMINAL_VALUES, Event, Phase
 from gates.result import Finding, GateResult
 
 log = logging.getLogger(__name__)
@@ -316,7 +316,7 @@ async def _status(lc: Lifecycle, name: str | None, channel: str, user: str) -> N
     slack = lc.slack
     if name is None:
         active = [
-            r for r in await lc.store.list_releases(limit=50) if r.state not in ("completed", "rejected", "rolled_back")
+            r for r in await lc.store.list_releases(limit=50) if r.state not in TERMINAL_VALUES
         ]
         if not active:
             await slack.ephemeral(channel, user, "No release is in progress. `/release list` shows recent ones.")

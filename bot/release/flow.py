@@ -35,7 +35,7 @@ from bot.traffic.protocol import Split, TrafficController
 from gates.acceptance import Acceptance, apply_acceptances
 from gates.bundle import Bundle, BundleError
 from gates.durations import format_duration, parse_duration
-from gates.phases import TERMINAL, Event, Phase, Refused, State, Transition, apply
+from gates.phases import TERMINAL_VALUES, Event, Phase, Refused, State, Transition, apply
 from gates.policy import CanaryPhase, GlobalPhase, ImageBudgetConfig, Policy
 from gates.ramp import position, region_split, settled
 from gates.result import GateResult, Status, worst
@@ -51,7 +51,7 @@ Clock = Callable[[], datetime]
 BOT = "releasegate"
 REVIEW_TIMER = "report.review"
 REVIEW_AFTER = timedelta(hours=24)
-TERMINAL_STATES = frozenset(s.value for s in TERMINAL)
+TERMINAL_STATES = frozenset(TERMINAL_VALUES)
 RECONCILE_TIMER = "traffic.reconcile"
 OBSERVE_TIMER = "observe.sla"
 RECONCILE_AFTER = timedelta(seconds=15)
