@@ -38,6 +38,22 @@ class State(StrEnum):
 
 
 TERMINAL = frozenset({State.COMPLETED, State.REJECTED, State.ROLLED_BACK})
+
+
+class DecisionKind(StrEnum):
+    """What an owner decided; the button's value and the stored ``decisions.decision``."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class RequestState(StrEnum):
+    """An approval request is decided once (compare-and-set on AWAITING) or superseded by a change."""
+
+    AWAITING = "awaiting"
+    DECIDED = "decided"
+    SUPERSEDED = "superseded"
+
 # The same set as plain values, in a fixed order, for SQL (``NOT IN (…)``, the partial unique index).
 TERMINAL_VALUES: tuple[str, ...] = tuple(sorted(s.value for s in TERMINAL))
 

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from gates.phases import TERMINAL_VALUES
-from storage.types import UTCDateTime
+from gates.phases import TERMINAL_VALUES, DecisionKind, Phase, RequestState, State
+from storage.types import EnumText, UTCDateTime
 
 # The partial index lives in SQL, so the terminal set (gates.phases) is spelled out as SQL here.
 _ACTIVE = text("state NOT IN (" + ", ".join(f"'{s}'" for s in TERMINAL_VALUES) + ")")
@@ -30,9 +30,9 @@ class Release(SQLModel, table=True):
     channel_id: str
     root_ts: str | None = None
     requested_by: str
-    phase: str
-    state: str
-    paused_from: str | None = None
+    phase: Phase = Field(sa_column=Column(EnumText(Phase), nullable=False))
+    state: State = Field(sa_column=Column(EnumText(State), nullable=False))
+    paused_from: State | None = Field(default=None, sa_column=Column(EnumText(State), nullable=True))
     bundle_dir: str
     bundle: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     policy: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
@@ -51,7 +51,7 @@ class PhaseRun(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     release_id: int = Field(foreign_key="releases.id", index=True)
-    phase: str
+    phase: Phase = Field(sa_column=Column(EnumText(Phase), nullable=False))
     # running → passed | failed → approved | rejected | rolled_back | superseded
     outcome: str = "running"
     status_message_ts: str | None = None
@@ -82,11 +82,12 @@ class ApprovalRequest(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     release_id: int = Field(foreign_key="releases.id", index=True)
     phase_run_id: int = Field(foreign_key="phase_runs.id")
-    phase: str
+    phase: Phase = Field(sa_column=Column(EnumText(Phase), nullable=False))
     channel_id: str
     message_ts: str | None = None
-    # awaiting → decided | superseded. Deciding is a compare-and-set on 'awaiting'.
-    state: str = "awaiting"
+    # awaiting → decided | superseded. Deciding is a compare-and-set on AWAITING.
+    state: RequestState = Field(default=RequestState.AWAITING,
+                                sa_column=Column(EnumText(RequestState), nullable=False))
     owners: list[str] = Field(sa_column=Column(JSON, nullable=False))
     gate_snapshot: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
@@ -102,8 +103,8 @@ class Decision(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     approval_request_id: int = Field(foreign_key="approval_requests.id", unique=True)
     release_id: int = Field(foreign_key="releases.id", index=True)
-    phase: str
-    decision: str  # approve | reject
+    phase: Phase = Field(sa_column=Column(EnumText(Phase), nullable=False))
+    decision: DecisionKind = Field(sa_column=Column(EnumText(DecisionKind), nullable=False))
     by: str
     at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     comment: str | None = None

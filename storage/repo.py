@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from gates.phases import TERMINAL_VALUES
+from gates.phases import TERMINAL_VALUES, DecisionKind, Phase, State
 from gates.result import GateResult
 from storage.audit import GENESIS, entry_body, entry_hash
 from storage.events import remember
@@ -201,8 +201,8 @@ class Store:
                     title=title,
                     channel_id=channel_id,
                     requested_by=requested_by,
-                    phase=phase,
-                    state=state,
+                    phase=Phase(phase),
+                    state=State(state),
                     bundle_dir=bundle_dir,
                     bundle=bundle,
                     policy=policy,
@@ -213,7 +213,7 @@ class Store:
                 )
                 s.add(release)
                 await s.flush()
-                run = PhaseRun(release_id=release.id or 0, phase=phase, started_at=now)
+                run = PhaseRun(release_id=release.id or 0, phase=Phase(phase), started_at=now)
                 s.add(run)
                 await s.flush()
                 await self._append_audit(
@@ -352,7 +352,7 @@ class Store:
                 await self._finish_current_run(s, release_id, finish_run_as, now)
             run = None
             if start_run:
-                run = PhaseRun(release_id=release_id, phase=change.to_phase, started_at=now)
+                run = PhaseRun(release_id=release_id, phase=Phase(change.to_phase), started_at=now)
                 s.add(run)
                 await s.flush()
             if change.to_state not in _KEEPS_REQUEST:
@@ -469,7 +469,7 @@ class Store:
                 request = ApprovalRequest(
                     release_id=release_id,
                     phase_run_id=run_id,
-                    phase=change.to_phase,
+                    phase=Phase(change.to_phase),
                     channel_id=channel_id,
                     owners=owners,
                     gate_snapshot=[r.to_dict() for r in results],
@@ -589,7 +589,7 @@ class Store:
                 approval_request_id=request_id,
                 release_id=request.release_id,
                 phase=request.phase,
-                decision=decision,
+                decision=DecisionKind(decision),
                 by=by,
                 at=now,
                 comment=comment,
@@ -600,7 +600,7 @@ class Store:
             await self._finish_current_run(s, request.release_id, run_outcome, now)
             next_run = None
             if start_next_run:
-                next_run = PhaseRun(release_id=request.release_id, phase=change.to_phase, started_at=now)
+                next_run = PhaseRun(release_id=request.release_id, phase=Phase(change.to_phase), started_at=now)
                 s.add(next_run)
             await s.flush()
             release = await s.get(Release, request.release_id)
