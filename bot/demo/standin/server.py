@@ -19,20 +19,15 @@ from typing import Any, TypeVar
 
 from aiohttp import BodyPartReader, web
 
-from bot.demo.standin.blockkit import (
-    MAX_MESSAGE_BLOCKS,
-    MAX_MESSAGE_TEXT,
-    message_text,
-    validate_blocks,
-    validate_view,
-)
+from bot.demo.standin.blockkit import message_text, validate_blocks, validate_view
+from bot.demo.standin.content import edit_of, message_content
+from bot.demo.standin.errors import SlackError, flag, json_field
 from bot.demo.standin.faults import Fault, FaultKind, FaultPlan
 from bot.demo.standin.schemas import MethodSpec, load_method_specs
 from bot.demo.standin.socket_mode import Ack, EnvelopeType, SocketModeHub
 from bot.demo.standin.state import (
     CallRecord,
     Channel,
-    Edit,
     Ephemeral,
     FileRecord,
     Message,
@@ -52,40 +47,6 @@ UPLOAD = "upload"
 RESPONSE_URL = "response_url"
 # Slack lets an app use one response_url five times.
 _RESPONSE_URL_USES = 5
-
-
-class SlackError(Exception):
-    """A refusal Slack answers with ``{"ok": false, "error": …}`` (HTTP 200, as Slack does)."""
-
-    def __init__(self, error: str, messages: list[str] | None = None) -> None:
-        super().__init__(error)
-        self.error = error
-        self.messages = messages
-
-    def response(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"ok": False, "error": self.error}
-        if self.messages:
-            body["response_metadata"] = {"messages": self.messages}
-        return body
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes")
-    return bool(value)
-
-
-def _json_field(args: dict[str, Any], key: str, error: str) -> Any:
-    """Form-encoded calls carry structured fields as JSON strings; JSON calls carry them as-is."""
-    value = args.get(key)
-    if isinstance(value, str):
-        if value == "":
-            return None
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise SlackError(error, [f"[ERROR] {key} is not valid JSON [json-pointer:/{key}]"]) from exc
-    return value
 
 
 class SlackStandIn:
@@ -334,33 +295,6 @@ class SlackStandIn:
             raise SlackError("channel_not_found")
         return self.state.channels[cid]
 
-    @staticmethod
-    def _content(args: dict[str, Any], *, required: bool = True) -> tuple[str | None, Any, Any]:
-        """Text, blocks and attachments of a message call, validated as Slack would."""
-        blocks = _json_field(args, "blocks", "invalid_blocks_format")
-        attachments = _json_field(args, "attachments", "invalid_attachments")
-        text = args.get("text")
-        markdown = args.get("markdown_text")
-        if markdown:
-            if text or blocks:
-                raise SlackError("markdown_text_conflict")
-            text = markdown
-        if text is not None and not isinstance(text, str):
-            text = str(text)
-        if required and not text and not blocks and not attachments:
-            raise SlackError("no_text")
-        if text and len(text) > MAX_MESSAGE_TEXT:
-            raise SlackError("msg_too_long")
-        if blocks is not None:
-            if not isinstance(blocks, list):
-                raise SlackError("invalid_blocks_format")
-            errors = validate_blocks(blocks, max_blocks=MAX_MESSAGE_BLOCKS)
-            if errors:
-                raise SlackError("invalid_blocks", errors)
-        if attachments is not None and not isinstance(attachments, list):
-            raise SlackError("invalid_attachments")
-        return text, blocks, attachments
-
     # -- methods -------------------------------------------------------------------------------
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -378,8 +312,8 @@ class SlackStandIn:
 
     def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
-        text, blocks, attachments = self._content(args)
-        metadata = _json_field(args, "metadata", "invalid_metadata_format")
+        text, blocks, attachments = message_content(args)
+        metadata = json_field(args, "metadata", "invalid_metadata_format")
         thread_ts = args.get("thread_ts") or None
         msg = Message(
             channel=channel.id,
@@ -391,7 +325,7 @@ class SlackStandIn:
             user=self.state.bot_user_id,
             bot_id=self.state.bot_id,
             username=args.get("username"),
-            reply_broadcast=_flag(args.get("reply_broadcast")),
+            reply_broadcast=flag(args.get("reply_broadcast")),
             metadata=metadata if isinstance(metadata, dict) else None,
         )
         channel.messages.append(msg)
@@ -406,10 +340,10 @@ class SlackStandIn:
             raise SlackError("message_not_found")
         if msg.bot_id != self.state.bot_id:
             raise SlackError("cant_update_message")
-        text, blocks, attachments = self._content(args, required=False)
+        text, blocks, attachments = message_content(args, required=False)
         if not text and blocks is None and attachments is None and not args.get("file_ids"):
             raise SlackError("no_text")
-        msg.edits.append(_edit_of(msg))
+        msg.edits.append(edit_of(msg))
         if "text" in args or "markdown_text" in args:
             msg.text = text or ""
         if blocks is not None:
@@ -430,7 +364,7 @@ class SlackStandIn:
         user = str(args.get("user"))
         if not self.state.user_known(user):
             raise SlackError("user_not_in_channel")
-        text, blocks, attachments = self._content(args)
+        text, blocks, attachments = message_content(args)
         thread_ts = args.get("thread_ts") or None
         eph = Ephemeral(
             channel=channel.id,
@@ -480,7 +414,7 @@ class SlackStandIn:
             cid = existing or self.state.new_id("G")
             if not already:
                 self.state.channels[cid] = Channel(id=cid, name=name)
-        if not _flag(args.get("return_im")):
+        if not flag(args.get("return_im")):
             out = self._spec_example("conversations.open")
             out["channel"] = {"id": cid}
             return out
@@ -511,7 +445,7 @@ class SlackStandIn:
 
     def _message_page(self, msgs: list[Message], args: dict[str, Any], *, keep_first: bool = False) -> dict[str, Any]:
         """Window (oldest/latest/inclusive), cursor and limit over a message list, minimal but Slack-shaped."""
-        inclusive = _flag(args.get("inclusive"))
+        inclusive = flag(args.get("inclusive"))
         oldest, latest = args.get("oldest"), args.get("latest")
 
         def inside(m: Message) -> bool:
@@ -529,7 +463,7 @@ class SlackStandIn:
             raise SlackError("invalid_cursor") from exc
         page = window[start:start + limit]
         more = start + limit < len(window)
-        with_meta = _flag(args.get("include_all_metadata"))
+        with_meta = flag(args.get("include_all_metadata"))
         out_msgs = []
         for m in page:
             api = m.to_api(self.state.team_id, self.state.app_id)
@@ -563,7 +497,7 @@ class SlackStandIn:
         return out
 
     def _view_arg(self, args: dict[str, Any]) -> dict[str, Any]:
-        view = _json_field(args, "view", "invalid_arguments")
+        view = json_field(args, "view", "invalid_arguments")
         errors = validate_view(view)
         if errors:
             raise SlackError("invalid_arguments", errors)
@@ -654,7 +588,7 @@ class SlackStandIn:
         return out
 
     def _files_complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
-        items = _json_field(args, "files", "invalid_arguments")
+        items = json_field(args, "files", "invalid_arguments")
         if not isinstance(items, list) or not items:
             raise SlackError("invalid_arguments", ["[ERROR] files must be a non-empty array"])
         records: list[tuple[FileRecord, dict[str, Any]]] = []
@@ -670,7 +604,7 @@ class SlackStandIn:
         thread_ts = str(args["thread_ts"]) if args.get("thread_ts") else None
         if thread_ts and channel is None:
             raise SlackError("invalid_channel")
-        blocks = _json_field(args, "blocks", "invalid_blocks")
+        blocks = json_field(args, "blocks", "invalid_blocks")
         if blocks is not None:
             errors = validate_blocks(blocks) if isinstance(blocks, list) else ["[ERROR] must be an array"]
             if errors:
@@ -841,14 +775,14 @@ class SlackStandIn:
     def _respond(self, target: ResponseUrlRecord, body: dict[str, Any]) -> None:
         """Apply a response_url post the way Slack does: delete, replace, or post anew."""
         original = self.state.find_message(target.channel, target.message_ts) if target.message_ts else None
-        if _flag(body.get("delete_original")):
+        if flag(body.get("delete_original")):
             if original is None:
                 raise SlackError("message_not_found")
             self.state.channels[target.channel].messages.remove(original)
             return
-        text, blocks, attachments = self._content(body)
-        if _flag(body.get("replace_original")) and original is not None:
-            original.edits.append(_edit_of(original))
+        text, blocks, attachments = message_content(body)
+        if flag(body.get("replace_original")) and original is not None:
+            original.edits.append(edit_of(original))
             original.text = text or ""
             original.blocks = blocks
             original.attachments = attachments
@@ -1041,10 +975,6 @@ _HISTORY_SPECS: dict[str, MethodSpec] = {
         args=(*_PAGE_ARGS, "ts"), errors=("channel_not_found", "invalid_cursor", "thread_not_found"),
     ),
 }
-
-
-def _edit_of(msg: Message) -> Edit:
-    return Edit(text=msg.text, blocks=msg.blocks, replaced_at=time.time())
 
 
 def _view_hash() -> str:
