@@ -34,14 +34,14 @@ from bot.demo.standin import (
     users,
     views,
 )
-from bot.demo.standin.blockkit import message_text
 from bot.demo.standin.calls import answer, maybe_fail
 from bot.demo.standin.context import Context, Handler
 from bot.demo.standin.errors import SlackError
 from bot.demo.standin.faults import Fault, FaultKind, FaultPlan
+from bot.demo.standin.inspection import Inspection
 from bot.demo.standin.schemas import MethodSpec, load_method_specs
 from bot.demo.standin.socket_mode import Ack, EnvelopeType, SocketModeHub
-from bot.demo.standin.state import CallRecord, Ephemeral, FileRecord, Message, SlackState, ViewRecord
+from bot.demo.standin.state import CallRecord, Message, SlackState
 
 __all__ = ["SlackError", "SlackStandIn"]
 
@@ -67,7 +67,7 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-class SlackStandIn:
+class SlackStandIn(Inspection):
     """The local Slack. ``await start()`` returns the Web API base URL to hand to the bot."""
 
     def __init__(
@@ -383,61 +383,3 @@ class SlackStandIn:
         return await self.wait_for(
             lambda: next((c for c in self.state.calls[after:] if c.method == method), None), timeout
         )
-
-    # -- inspection shortcuts (all backed by ``self.state``) -------------------------------------
-
-    def add_user(
-        self, user_id: str, name: str, real_name: str | None = None, **fields: Any
-    ) -> dict[str, Any]:
-        return self.state.add_user(user_id, name, real_name, **fields)
-
-    def add_usergroup(self, usergroup_id: str, members: Iterable[str]) -> None:
-        self.state.add_usergroup(usergroup_id, members)
-
-    def add_channel(self, name: str, channel_id: str | None = None) -> str:
-        return self.state.add_channel(name, channel_id)
-
-    def messages(self, channel: str, *, include_replies: bool = False) -> list[Message]:
-        return self.state.messages(channel, include_replies=include_replies)
-
-    def replies(self, channel: str, thread_ts: str, *, include_parent: bool = False) -> list[Message]:
-        return self.state.replies(channel, thread_ts, include_parent=include_parent)
-
-    def ephemerals(self, channel: str | None = None, user: str | None = None) -> list[Ephemeral]:
-        return self.state.ephemerals(channel, user)
-
-    def dm_channel(self, user_id: str) -> str | None:
-        return self.state.dm_channel(user_id)
-
-    def dms(self, user_id: str) -> list[Message]:
-        return self.state.dms(user_id)
-
-    @property
-    def files(self) -> dict[str, FileRecord]:
-        return self.state.files
-
-    @property
-    def views(self) -> dict[str, ViewRecord]:
-        return self.state.views
-
-    @property
-    def calls(self) -> list[CallRecord]:
-        return self.state.calls
-
-    @property
-    def rejected_calls(self) -> list[CallRecord]:
-        return self.state.rejected_calls
-
-    def assert_no_rejections(self) -> None:
-        self.state.assert_no_rejections()
-
-    def new_trigger_id(self) -> str:
-        return self.state.new_trigger_id()
-
-    def message(self, channel: str, ts: str) -> Message:
-        return self.state.message(channel, ts)
-
-    def transcript(self) -> str:
-        return self.state.transcript()
-
-    message_text = staticmethod(message_text)
