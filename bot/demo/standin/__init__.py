@@ -11,8 +11,9 @@ Usage::
 """
 
 from bot.demo.standin.blockkit import message_text, validate_blocks, validate_view
+from bot.demo.standin.errors import SlackError
 from bot.demo.standin.faults import Fault, FaultKind
-from bot.demo.standin.server import SlackError, SlackStandIn
+from bot.demo.standin.server import SlackStandIn
 from bot.demo.standin.socket_mode import Ack
 from bot.demo.standin.state import (
     CallRecord,
