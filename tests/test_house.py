@@ -48,7 +48,8 @@ def _imports(path: Path, name: str, known: set[str]) -> set[str]:
                 anchor = package.split(".")
                 anchor = anchor[: len(anchor) - (node.level - 1)]
                 base = ".".join([*anchor, base] if base else anchor)
-            targets = [f"{base}.{a.name}" for a in node.names] + [base]
+            # ``from pkg import sub`` names the submodule; any other name comes from pkg itself.
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
         for t in targets:
             # The longest known module that the import names (a name from a module is that module).
             while t and t not in known:
