@@ -1,4 +1,4 @@
-"""`releasegate` command line: serve, demo, gate preview, audit verify/export, db upgrade."""
+"""`releasegate` command line: serve, demo, gate preview, keys, audit verify/export, db upgrade."""
 
 from __future__ import annotations
 
@@ -35,6 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     from bot.cli_metrics import add_metrics_parser
 
     add_metrics_parser(sub)
+
+    from bot.cli_keys import add_keys_parser
+
+    add_keys_parser(sub)
 
     from bot.drill import add_drill_parser
 
@@ -79,6 +83,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from bot.cli_metrics import metrics_main
 
         return metrics_main(args)
+    if args.command == "keys":
+        from bot.cli_keys import keys_main
+
+        return keys_main(args)
     if args.command == "demo":
         from bot.demo import run_demo
 
