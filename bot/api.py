@@ -1,45 +1,26 @@
-"""The HTTP API under /api/v1 (bearer RELEASEGATE_API_TOKEN; refuses everything without it)."""
+"""The HTTP API under /api/v1: a bearer key with the route's scope, or RELEASEGATE_API_TOKEN (admin)."""
 
 from __future__ import annotations
 
-import hmac
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from bot.api_auth import auth_middleware
 from bot.bundle_api import add_bundle_routes
 from bot.bundle_loader import check_name
 from bot.metrics_api import add_metrics_routes
 from bot.traffic.allocation import region_percents
 from gates.ramp import region_split
+from storage.keys import KeyStore
 
 if TYPE_CHECKING:
     from bot.app import Bot
 
 
-def _authorised(request: web.Request, token: str | None) -> web.Response | None:
-    if not token:
-        return web.json_response({"error": "the API is disabled: set RELEASEGATE_API_TOKEN to enable it"}, status=401)
-    header = request.headers.get("Authorization", "")
-    given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-    if not given or not hmac.compare_digest(given.encode(), token.encode()):
-        return web.json_response(
-            {"error": "missing or wrong bearer token"}, status=401, headers={"WWW-Authenticate": "Bearer"}
-        )
-    return None
-
-
 def add_routes(app: web.Application, bot: Bot) -> None:
-    @web.middleware
-    async def auth(request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path.startswith("/api/"):
-            refused = _authorised(request, bot.settings.api_token)
-            if refused is not None:
-                return refused
-        resp: web.StreamResponse = await handler(request)
-        return resp
-
-    app.middlewares.append(auth)
+    # Each route needs its scope (bot/api_auth.py ROUTE_SCOPES); the admin token holds them all.
+    app.middlewares.append(auth_middleware(bot.settings.api_token, KeyStore(bot.store), bot.lifecycle.clock))
 
     async def get_release(request: web.Request) -> web.Response:
         name = request.match_info["name"]
