@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from bot.access import is_auditor
 from bot.audit_cli import CSV_COLUMNS, neutralise
 from bot.evidence import gate_entry
 from bot.inspector.auth import (
@@ -40,6 +41,7 @@ from bot.report import fmt_duration, fmt_value
 from storage.canonical import canonical_json
 from storage.checkpoints import CheckpointStore, load_private_key, verify_log
 from storage.evidence import ContentStore, EvidenceStore, IntegrityProblem
+from storage.repo import AuditNote
 
 if TYPE_CHECKING:
     from bot.app import Bot
@@ -120,6 +122,13 @@ class Inspector:
             return _refuse(403, "Link refused", "This sign-in link is invalid or has expired. "
                                                 "Ask for a new one with /release inspector in Slack.")
         now = datetime.now(UTC)
+        # Links are only sent to auditors, but the policy may have changed since: ask again.
+        if not await is_auditor(self.bot.slack, self.bot.lifecycle.policy, link.user):
+            await self.bot.store.audit(
+                AuditNote(link.user, "inspector.login", "refused", {"why": "not an auditor"}), now
+            )
+            return _refuse(403, "Not an auditor", "Only auditors may sign in to the Audit Inspector. Ask an admin "
+                                                  "to add you to `auditors` in policy.yml.")
         if not await self.bot.store.use_login_link(link.digest, link.user, now,
                                                    datetime.fromtimestamp(link.expires, UTC)):
             return _refuse(403, "Link already used", "Each sign-in link works once. "

@@ -11,6 +11,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot import owner_commands
+from bot.access import may_audit, may_start
 from bot.blocks import release as release_blocks
 from bot.blocks.gates import open_findings
 from bot.blocks.modals import (
@@ -255,7 +256,8 @@ async def _run_command(lc: Lifecycle, cmd: Command, channel: str, user: str) -> 
 
     if cmd.verb == "start":
         assert cmd.name
-        await lc.start(cmd.name, channel, user)
+        if await may_start(slack, lc.store, lc.policy, user, cmd.name, lc.clock(), reply):
+            await lc.start(cmd.name, channel, user)
     elif cmd.verb == "list":
         views = [release_view(r) for r in await lc.store.list_releases(limit=20)]
         await slack.ephemeral(channel, user, "Recent releases", release_blocks.list_blocks(views))
@@ -302,6 +304,8 @@ async def _inspector_link(lc: Lifecycle, user: str, reply: Callable[[str], Await
     """A signed, expiring, one-time login link to the Audit Inspector, sent privately by DM."""
     if lc.settings is None or not lc.settings.session_secret:
         await reply("The Audit Inspector is not enabled here (an admin sets RELEASEGATE_SESSION_SECRET).")
+        return
+    if not await may_audit(lc.slack, lc.store, lc.policy, user, lc.clock(), reply):
         return
     link = make_login_link(lc.settings, user, INSPECTOR_LINK_TTL)
     await lc.slack.dm(
