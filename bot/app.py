@@ -30,6 +30,7 @@ from bot.release.recovery import recover
 from bot.release.traffic_gates import TrafficGates
 from bot.scheduling.timer_loop import TimerLoop, default_worker_id
 from bot.settings import Settings
+from bot.slack.access import is_auditor
 from bot.slack.client import Slack, make_client
 from bot.slack.outbox import OutboxSender
 from bot.traffic.factory import TrafficConfigError, make_traffic
@@ -211,7 +212,8 @@ def build_web_app(bot: Bot) -> web.Application:
 
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
-    ctx = HttpContext(bot.settings, bot.store, bot.engine, bot.lifecycle.clock)
+    ctx = HttpContext(bot.settings, bot.store, bot.engine, bot.lifecycle.clock,
+                      partial(is_auditor, bot.slack, bot.lifecycle.policy))
     api.add_routes(app, ctx)
     inspector.add_routes(app, ctx)  # audit inspector: /inspector pages (bot/http/inspector)
     return app

@@ -17,8 +17,8 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 FORMATS = ("text", "json")
 # Record attributes worth carrying into JSON lines when a call site set them with ``extra=``.
 FIELDS = ("release", "attempt", "phase", "actor", "action", "outcome", "request", "task")
-# Libraries that talk at INFO about every tick or request: their INFO is noise at 3 a.m.
-_CHATTY = ("apscheduler", "aiohttp.access", "alembic")
+# Libraries that talk at INFO about every scheduler tick or migration step: noise at 3 a.m.
+_CHATTY = ("apscheduler", "alembic")
 
 
 class JsonFormatter(logging.Formatter):

@@ -30,6 +30,13 @@ class _Strict(BaseModel):
 Duration = Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*[smhd]?\s*$")]
 
 
+def _check_ids(v: list[str]) -> list[str]:
+    for ident in v:
+        if not _SLACK_ID.match(ident):
+            raise ValueError(f"{ident!r} is not a Slack user (U…/W…) or user-group (S…) ID")
+    return v
+
+
 class Owners(_Strict):
     primary: list[str] = Field(min_length=1)
     backup: list[str] = Field(default_factory=list)
@@ -37,10 +44,7 @@ class Owners(_Strict):
     @field_validator("primary", "backup")
     @classmethod
     def _ids(cls, v: list[str]) -> list[str]:
-        for ident in v:
-            if not _SLACK_ID.match(ident):
-                raise ValueError(f"{ident!r} is not a Slack user (U…/W…) or user-group (S…) ID")
-        return v
+        return _check_ids(v)
 
 
 class ImageBudgetConfig(_Strict):
@@ -255,6 +259,33 @@ class Policy(_Strict):
     phases: Phases
     allow_self_approval: bool = False
     traffic: TrafficEngines | None = None
+    # Who may `/release start` (users or user groups); absent: anyone in the workspace.
+    requesters: list[str] | None = None
+    # Who may get an Audit Inspector link and sign in; absent: every phase owner (primary and backup).
+    auditors: list[str] | None = None
+
+    @field_validator("requesters", "auditors")
+    @classmethod
+    def _access_ids(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return None
+        if not v:
+            raise ValueError("list at least one user or user group, or leave the key out")
+        return _check_ids(v)
+
+    def requester_ids(self) -> list[str] | None:
+        """Who may start releases, or None: anyone in the workspace."""
+        return list(self.requesters) if self.requesters is not None else None
+
+    def auditor_ids(self) -> list[str]:
+        """Who may open the Audit Inspector: ``auditors``, or else every owner of every phase."""
+        if self.auditors is not None:
+            return list(self.auditors)
+        ids: list[str] = []
+        for phase in Phase:
+            owners = self.owners(phase)
+            ids.extend(i for i in (*owners.primary, *owners.backup) if i not in ids)
+        return ids
 
     def phase(self, phase: Phase) -> PreviewPhase | CanaryPhase | GlobalPhase:
         if phase is Phase.PREVIEW:

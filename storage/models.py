@@ -40,7 +40,7 @@ class Release(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     # SHA-256 over the canonical manifest of release.yml and every referenced file, taken at start;
-    # every later phase checks the bytes on disk against it. None for releases started before 0011.
+    # every later phase checks the bytes on disk against it. None for releases started before 0012.
     bundle_digest: str | None = Field(default=None, max_length=64)
     # [{"path", "size", "sha256"}], so a mismatch can say which files changed.
     bundle_manifest: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

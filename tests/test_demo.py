@@ -35,6 +35,9 @@ async def test_demo_runs_all_phases_and_writes_its_outputs(tmp_path: Path, monke
     assert verify_chain(entries) is None
     actions = [e["action"] for e in entries]
     assert actions.count("decision.approve") == 3 and "sla.escalate" in actions
+    # The simulated RUM collector posts with its own metrics:write key, made (and audited) like the CLI's.
+    made = [e for e in entries if e["action"] == "key.create"]
+    assert [(e["detail"]["name"], e["detail"]["scopes"]) for e in made] == [("rum-collector", ["metrics:write"])]
     assert (out / "audit.csv").read_text().startswith("seq,at,actor")
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["checkpoints"] and manifest["checkpoints"][-1]["seq"] == len(entries)

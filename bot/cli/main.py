@@ -1,4 +1,4 @@
-"""`releasegate` command line: serve, demo, gate preview, audit verify/export, db upgrade."""
+"""`releasegate` command line: serve, demo, gate preview, keys, audit verify/export, db upgrade."""
 
 from __future__ import annotations
 
@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     from bot.cli.metrics import add_metrics_parser
 
     add_metrics_parser(sub)
+
+    from bot.cli.keys import add_keys_parser
+
+    add_keys_parser(sub)
 
     from bot.drill.drill import add_drill_parser
 
@@ -87,6 +91,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from bot.cli.metrics import metrics_main
 
         return metrics_main(args)
+    if args.command == "keys":
+        from bot.cli.keys import keys_main
+
+        return keys_main(args)
     if args.command == "demo":
         from bot.demo.walkthrough import run_demo
 

@@ -177,13 +177,13 @@ class Sandbox:
         await self.settle()
         return ans
 
-    async def api(self, path: str) -> tuple[int, Any]:
-        async with self.session.get(f"{self.base}{path}", headers={"Authorization": f"Bearer {API_TOKEN}"}) as r:
+    async def api(self, path: str, key: str = API_TOKEN) -> tuple[int, Any]:
+        async with self.session.get(f"{self.base}{path}", headers={"Authorization": f"Bearer {key}"}) as r:
             return r.status, await r.json()
 
-    async def post_metrics(self, items: list[dict[str, Any]]) -> tuple[int, Any]:
+    async def post_metrics(self, items: list[dict[str, Any]], key: str = API_TOKEN) -> tuple[int, Any]:
         async with self.session.post(
-            f"{self.base}/api/v1/metrics", json=items, headers={"Authorization": f"Bearer {API_TOKEN}"}
+            f"{self.base}/api/v1/metrics", json=items, headers={"Authorization": f"Bearer {key}"}
         ) as r:
             return r.status, await r.json()
 

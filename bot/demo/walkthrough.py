@@ -35,6 +35,7 @@ from bot.settings import Settings
 from bot.traffic.flagd import FlagdFile
 from gates.policy import parse_policy
 from storage.checkpoints import load_private_key
+from storage.keys import KeyStore
 
 PEOPLE = {
     "U0PRIYA001": "Priya (campaign manager, requester)",
@@ -158,6 +159,16 @@ async def _run_demo(out_dir: Path, started: float) -> int:
 
 
 async def _script(sb: Sandbox, flags: Path) -> None:
+    assert sb.bot is not None
+    # The RUM collector gets a key that can post metrics and nothing else (`releasegate keys create`).
+    created = await KeyStore(sb.bot.store).create(
+        name="rum-collector", scopes=frozenset({"metrics:write"}), origins=(), expires_at=None,
+        actor="cli:demo-admin", now=datetime.now(UTC),
+    )
+    key = created.token
+    _say("0. An admin runs `releasegate keys create --scope metrics:write --name rum-collector`: the RUM")
+    _say(f"   collector's key (rgk_{created.row.id}_…, stored hashed) may post metrics and nothing else")
+
     _say(f"1. {PEOPLE[REQUESTER]} types `/release start {RELEASE}` in #releases")
     await sb.start(RELEASE, REQUESTER)
     preview = sb.approval_message(RELEASE, "Preview")
@@ -173,11 +184,13 @@ async def _script(sb: Sandbox, flags: Path) -> None:
     _say(f"   DM to {PEOPLE[BACKUP]}: " + dm.text)
     _say(f"   {PEOPLE[BACKUP]} approves Preview from the DM; Canary starts at 5% of traffic")
     await sb.press(BACKUP, dm, "approve", settle=False)
-    accepted = await _collect(sb, lcp_shift=1.35, seed=10)
+    accepted = await _collect(sb, key, lcp_shift=1.35, seed=10)
     _say(f"   RUM collector posts {accepted} samples over the window: the new hero is 35% slower")
     await sb.settle(timeout=60)
     assert "rolled back" in sb.thread_text(RELEASE), sb.thread_text(RELEASE)
     _say("   Canary failed lcp_p75 and rolled back by itself (traffic 0%), saying why in the thread")
+    status, body = await sb.api(f"/api/v1/releases/{RELEASE}", key)
+    _say(f"   The collector's key asking for the release itself gets {status}: {body.get('error')}")
     _say(f"   flagd file {flags.name}: {RELEASE} candidate share now {FlagdFile(flags).percent(RELEASE):g}%")
 
     hero = sb.releases / RELEASE / "candidate" / "hero-desktop.webp"
@@ -190,7 +203,7 @@ async def _script(sb: Sandbox, flags: Path) -> None:
     hero.write_bytes(approved)
     _say(f"   {PEOPLE[SRE]} puts the approved bytes back, fixes the CDN's resize setting instead, and retries")
     await sb.press(SRE, sb.last_with(RELEASE, "retry_canary"), "retry_canary", settle=False)
-    accepted = await _collect(sb, lcp_shift=1.0, seed=20)
+    accepted = await _collect(sb, key, lcp_shift=1.0, seed=20)
     _say(f"   RUM collector posts {accepted} healthy samples over the window")
     await sb.settle(timeout=60)
     canary = sb.approval_message(RELEASE, "Canary")
@@ -198,7 +211,7 @@ async def _script(sb: Sandbox, flags: Path) -> None:
 
     _say(f"4. {PEOPLE[SRE2]} (SRE group) approves Canary; Global ramps 25% → 50% → 100%")
     await sb.press(SRE2, canary, "approve", settle=False)
-    await _collect(sb, lcp_shift=1.0, seed=30, regions=("eu", "us", "apac"))
+    await _collect(sb, key, lcp_shift=1.0, seed=30, regions=("eu", "us", "apac"))
     await sb.settle(timeout=60)
     glob = sb.approval_message(RELEASE, "Global")
     _say("   Global gates: " + glob.text)
@@ -210,7 +223,7 @@ async def _script(sb: Sandbox, flags: Path) -> None:
 
 
 async def _collect(
-    sb: Sandbox, *, lcp_shift: float, seed: int, batches: int = 4, regions: tuple[str, ...] = ("eu", "us")
+    sb: Sandbox, key: str, *, lcp_shift: float, seed: int, batches: int = 4, regions: tuple[str, ...] = ("eu", "us")
 ) -> int:
     """Post RUM batches spread over the observation window, as a collector flushing every few seconds."""
     accepted = 0
@@ -219,7 +232,8 @@ async def _collect(
         status, body = await sb.post_metrics(
             rum_batch(
                 RELEASE, n_per_arm=400, lcp_shift=lcp_shift, seed=seed + i, regions=regions, requests_per_region=2000
-            )
+            ),
+            key,
         )
         if status != 202:
             raise RuntimeError(f"metrics API answered {status}: {body}")

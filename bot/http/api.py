@@ -1,43 +1,22 @@
-"""The HTTP API under /api/v1 (bearer RELEASEGATE_API_TOKEN; refuses everything without it)."""
+"""The HTTP API under /api/v1: a bearer key with the route's scope, or RELEASEGATE_API_TOKEN (admin)."""
 
 from __future__ import annotations
 
-import hmac
-from typing import Any
-
 from aiohttp import web
 
+from bot.http.auth import auth_middleware
 from bot.http.bundles import add_bundle_routes
 from bot.http.context import HttpContext
 from bot.http.metrics import add_metrics_routes
 from bot.preview.bundle import check_name
 from bot.traffic.allocation import region_percents
 from gates.ramp import region_split
-
-
-def _authorised(request: web.Request, token: str | None) -> web.Response | None:
-    if not token:
-        return web.json_response({"error": "the API is disabled: set RELEASEGATE_API_TOKEN to enable it"}, status=401)
-    header = request.headers.get("Authorization", "")
-    given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-    if not given or not hmac.compare_digest(given.encode(), token.encode()):
-        return web.json_response(
-            {"error": "missing or wrong bearer token"}, status=401, headers={"WWW-Authenticate": "Bearer"}
-        )
-    return None
+from storage.keys import KeyStore
 
 
 def add_routes(app: web.Application, ctx: HttpContext) -> None:
-    @web.middleware
-    async def auth(request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path.startswith("/api/"):
-            refused = _authorised(request, ctx.settings.api_token)
-            if refused is not None:
-                return refused
-        resp: web.StreamResponse = await handler(request)
-        return resp
-
-    app.middlewares.append(auth)
+    # Each route needs its scope (bot/http/auth.py ROUTE_SCOPES); the admin token holds them all.
+    app.middlewares.append(auth_middleware(ctx.settings.api_token, KeyStore(ctx.store), ctx.clock))
 
     async def get_release(request: web.Request) -> web.Response:
         name = request.match_info["name"]

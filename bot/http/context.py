@@ -7,7 +7,7 @@ routes importing it back.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,3 +23,6 @@ class HttpContext:
     store: Store
     engine: AsyncEngine
     clock: Callable[[], datetime]
+    # Whether a person may open the Audit Inspector (policy ``auditors``, user groups resolved in Slack):
+    # the one question the routes need answered from outside the database.
+    is_auditor: Callable[[str], Awaitable[bool]]

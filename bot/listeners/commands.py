@@ -15,6 +15,7 @@ from bot.listeners.parse import Command, UsageProblem, parse
 from bot.release import owner_commands
 from bot.release.flow import Lifecycle
 from bot.release.views import decision_view, release_view
+from bot.slack.access import may_audit, may_start
 from bot.slack.blocks import release as release_blocks
 from bot.slack.blocks.text import esc
 from gates.phases import TERMINAL_VALUES, Event
@@ -41,7 +42,8 @@ def register_commands(app: AsyncApp, lc: Lifecycle) -> None:
 async def _run_command(lc: Lifecycle, cmd: Command, caller: Caller) -> None:
     if cmd.verb == "start":
         assert cmd.name
-        await lc.start(cmd.name, caller.channel, caller.user)
+        if await may_start(lc.slack, lc.store, lc.policy, caller.user, cmd.name, lc.clock(), caller.reply):
+            await lc.start(cmd.name, caller.channel, caller.user)
     elif cmd.verb == "list":
         views = [release_view(r) for r in await lc.store.list_releases(limit=20)]
         await lc.slack.ephemeral(caller.channel, caller.user, "Recent releases", release_blocks.list_blocks(views))
@@ -63,6 +65,8 @@ async def _inspector_link(lc: Lifecycle, caller: Caller) -> None:
     """A signed, expiring, one-time login link to the Audit Inspector, sent privately by DM."""
     if lc.settings is None or not lc.settings.session_secret:
         await caller.reply("The Audit Inspector is not enabled here (an admin sets RELEASEGATE_SESSION_SECRET).")
+        return
+    if not await may_audit(lc.slack, lc.store, lc.policy, caller.user, lc.clock(), caller.reply):
         return
     link = make_login_link(lc.settings, caller.user, INSPECTOR_LINK_TTL)
     await lc.slack.dm(

@@ -702,18 +702,13 @@ class Lifecycle:
         if request.state != "awaiting":
             await reply(await self._already_decided_text(request))
             return
-        if (
-            decision == "approve"
-            and phase is Phase.PREVIEW
-            and user == release.requested_by
-            and not policy.allow_self_approval
-        ):
+        if decision == "approve" and user == release.requested_by and not policy.allow_self_approval:
             await self.store.audit(
                 AuditNote(user, "decision.approve", "refused", {"request": request_id, "why": "four-eyes"}),
                 now,
                 release,
             )
-            await reply("You started this release, so someone else must approve its Preview (four-eyes rule).")
+            await reply(f"You started this release, so someone else must approve its {phase.label} (four-eyes rule).")
             return
         t = apply(snapshot(release), Event.APPROVE if decision == "approve" else Event.REJECT)
         if isinstance(t, Refused):

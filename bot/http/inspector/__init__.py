@@ -119,6 +119,13 @@ class Inspector:
             return _refuse(403, "Link refused", "This sign-in link is invalid or has expired. "
                                                 "Ask for a new one with /release inspector in Slack.")
         now = datetime.now(UTC)
+        # Links are only sent to auditors, but the policy may have changed since: ask again.
+        if not await self.ctx.is_auditor(link.user):
+            await self.ctx.store.audit(
+                AuditNote(link.user, "inspector.login", "refused", {"why": "not an auditor"}), now
+            )
+            return _refuse(403, "Not an auditor", "Only auditors may sign in to the Audit Inspector. Ask an admin "
+                                                  "to add you to `auditors` in policy.yml.")
         if not await self.ctx.store.use_login_link(link.digest, link.user, now,
                                                    datetime.fromtimestamp(link.expires, UTC)):
             return _refuse(403, "Link already used", "Each sign-in link works once. "
