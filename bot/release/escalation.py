@@ -26,7 +26,7 @@ async def members(lc: Lifecycle, ids: Sequence[str], exclude: set[str]) -> list[
     for ident in ids:
         found = [ident]
         if ident.startswith("S"):
-            found = await lc._safe(f"resolving user group {ident}", lc.slack.usergroup_members(ident)) or []
+            found = await lc.safe(f"resolving user group {ident}", lc.slack.usergroup_members(ident)) or []
         for m in found:
             if m not in exclude and m not in out:
                 out.append(m)
@@ -138,7 +138,7 @@ async def on_sla_pause(lc: Lifecycle, timer: Timer) -> None:
         return
     _, fresh = done
     owners = await members(lc, [*cfg.owners.primary, *cfg.owners.backup], exclude=set())
-    await lc._thread(
+    await lc.thread(
         fresh,
         f"{release.name} paused",
         [
@@ -150,7 +150,7 @@ async def on_sla_pause(lc: Lifecycle, timer: Timer) -> None:
         ],
     )
     for user in owners:
-        await lc._safe(
+        await lc.safe(
             f"notifying owner {user}",
             lc.slack.dm(
                 user,
@@ -158,4 +158,4 @@ async def on_sla_pause(lc: Lifecycle, timer: Timer) -> None:
                 f"{format_duration(cfg.sla_delta)}. `/release resume {release.name}` restarts the clock.",
             ),
         )
-    await lc._changed(fresh)
+    await lc.changed(fresh)

@@ -44,7 +44,7 @@ async def accept_finding(
     done = key in accepted_keys(all_acceptances, {key: finding.severity})
     what = f"*{esc(finding.rule)}* on `{esc(finding.image_id or 'release')}`"
     if not done:
-        await lc._thread(
+        await lc.thread(
             release,
             f"{release.name}: finding accepted (1 of 2)",
             [
@@ -55,7 +55,7 @@ async def accept_finding(
             ],
         )
         return
-    await lc._thread(
+    await lc.thread(
         release,
         f"{release.name}: finding accepted",
         [

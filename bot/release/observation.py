@@ -29,7 +29,7 @@ async def on_observe_sla(lc: Lifecycle, timer: Timer) -> None:
         return  # decided, awaiting approval, paused or over: nothing to ask
     phase = Phase(release.phase)
     cfg = release_policy(release).phase(phase)
-    open_gates = [r for r in lc._last_results.get(run.id or 0, []) if r.status is Status.INCONCLUSIVE]
+    open_gates = [r for r in lc.last_results.get(run.id or 0, []) if r.status is Status.INCONCLUSIVE]
     lines = [
         f"⏳ *{phase.label} is still inconclusive* after {format_duration(cfg.sla_delta)} of observation "
         f"at {release.traffic_percent:g}% traffic."
@@ -59,7 +59,7 @@ async def on_observe_sla(lc: Lifecycle, timer: Timer) -> None:
         lc.clock(),
         release,
     )
-    await lc._thread(release, f"{release.name}: {phase.label} still inconclusive", blocks)
+    await lc.thread(release, f"{release.name}: {phase.label} still inconclusive", blocks)
 
 
 async def extend_observation(
@@ -85,7 +85,7 @@ async def extend_observation(
         key=f"{OBSERVE_TIMER}:{run_id}:{int(now.timestamp() * 1000)}",
     )
     await lc.store.audit(AuditNote(user, "observe.extend", "ok", {"run": run_id, "by": cfg.sla}), now, release)
-    await lc._thread(
+    await lc.thread(
         release,
         f"{release.name}: observation extended",
         [release_blocks.section(f"⏳ Observation extended by <@{user}> for another {format_duration(cfg.sla_delta)}.")],

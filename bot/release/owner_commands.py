@@ -108,13 +108,13 @@ async def transition(
         return
     fresh, run = done
     if rolled_back:
-        await lc._zero_traffic(fresh, f"rollback by {user}", actor=user)
-        await lc._announce_rollback(fresh, [], reason=reason, by=user, owed=note is not None)
+        await lc.zero_traffic(fresh, f"rollback by {user}", actor=user)
+        await lc.announce_rollback(fresh, [], reason=reason, by=user, owed=note is not None)
     elif note:
         lc.outbox_kick()
     else:
-        await lc._thread(fresh, text, blocks)
-    await lc._changed(fresh)
+        await lc.thread(fresh, text, blocks)
+    await lc.changed(fresh)
     if run is not None:
         lc.spawn(lc.run_gates(fresh.id or 0, run.id or 0), f"gates:{fresh.name}:rerun")
     elif event is Event.RESUME and fresh.state == State.RUNNING.value:
@@ -152,7 +152,7 @@ async def retry_canary(lc: Lifecycle, release_id: int, user: str, reply: Callabl
             lc.clock(),
             old,
         )
-        await lc._thread(old, f"{old.name}: Canary retry refused", [release_blocks.section(drift_text(old, d))])
+        await lc.thread(old, f"{old.name}: Canary retry refused", [release_blocks.section(drift_text(old, d))])
         await reply(f"Cannot retry the Canary of *{esc(old.name)}*: {d.headline(old)}.")
         return
     try:
@@ -179,7 +179,7 @@ async def retry_canary(lc: Lifecycle, release_id: int, user: str, reply: Callabl
     if old.root_ts:
         await lc.store.set_root_ts(release.id or 0, old.root_ts)
         release.root_ts = old.root_ts
-    await lc._thread(
+    await lc.thread(
         release,
         f"{release.name} Canary retried",
         [
@@ -189,8 +189,8 @@ async def retry_canary(lc: Lifecycle, release_id: int, user: str, reply: Callabl
             )
         ],
     )
-    await lc._changed(release)
-    await lc._begin_phase(release, run)
+    await lc.changed(release)
+    await lc.begin_phase(release, run)
 
 
 # -- escalation (durable timers) -----------------------------------------------------

@@ -26,13 +26,13 @@ async def recover(lc: Lifecycle) -> int:
         if r.state in TERMINAL_STATES:
             continue
         if not r.root_ts:
-            await lc._post_root(r)
+            await lc.post_root(r)
         request = await lc.store.open_request(r.id or 0)
         if request is not None and not request.message_ts and r.state in (State.AWAITING.value, State.BLOCKED.value):
             run = await lc.store.current_run(r.id or 0)
             if run is not None:
                 results = [GateResult.from_dict(d) for d in request.gate_snapshot]
-                await lc._post_results(r, run, results, request, release_policy(r))
+                await lc.post_results(r, run, results, request, release_policy(r))
                 count += 1
         if r.state == State.RUNNING.value:
             run = await lc.store.current_run(r.id or 0)
