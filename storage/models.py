@@ -57,6 +57,11 @@ class PhaseRun(SQLModel, table=True):
     status_message_ts: str | None = None
     started_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # The latest evaluation of a phase still observing (Canary/Global), so whichever replica fires its
+    # SLA timer can say which gates are still open; final results go to gate_results as before.
+    latest_results: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Brand checks decode images once per Global run; kept here so a restart or another replica reuses them.
+    brand_results: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class GateResultRow(SQLModel, table=True):

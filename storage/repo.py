@@ -307,6 +307,18 @@ class Store:
         async with self.sessions.begin() as s:
             await s.execute(update(Release).where(col(Release.id) == release_id).values(root_ts=ts))
 
+    async def set_run_results(self, run_id: int, *, latest: Sequence[GateResult] | None = None,
+                              brand: Sequence[GateResult] | None = None) -> None:
+        """Keep a running phase's latest evaluation (and its brand results) with the run."""
+        values: dict[str, Any] = {}
+        if latest is not None:
+            values["latest_results"] = [r.to_dict() for r in latest]
+        if brand is not None:
+            values["brand_results"] = [r.to_dict() for r in brand]
+        if values:
+            async with self.sessions.begin() as s:
+                await s.execute(update(PhaseRun).where(col(PhaseRun.id) == run_id).values(**values))
+
     async def set_status_message(self, run_id: int, ts: str) -> None:
         async with self.sessions.begin() as s:
             await s.execute(update(PhaseRun).where(col(PhaseRun.id) == run_id).values(status_message_ts=ts))

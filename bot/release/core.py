@@ -78,8 +78,6 @@ class FlowCore:
     max_inline_thumbnails: int = 5
     _pending_artifacts: dict[int, list[Artifact]] = field(default_factory=dict)
     _held_notices: set[tuple[int | None, float]] = field(default_factory=set)
-    _brand_results: dict[int, list[GateResult]] = field(default_factory=dict)
-    last_results: dict[int, list[GateResult]] = field(default_factory=dict)
     # How many Slack requests the HTTP server is still answering (set by the app); see _after_acks.
     requests_in_flight: Callable[[], int] = field(default=lambda: 0)
     # Wakes the outbox sender after a transaction that enqueued messages (set by the app).

@@ -53,12 +53,12 @@ class Evaluation(Traffic):
         results = await evaluator(release, run, policy)
         brand = policy.phases.global_.gates.brand
         if phase is Phase.GLOBAL and brand is not None and (brand.colors or _declares_logo(release)):
-            if run.id not in self._brand_results:
+            if run.brand_results is None:
                 bundle = Bundle.model_validate(release.bundle)
-                self._brand_results[run.id or 0] = await asyncio.to_thread(
-                    check_brand, Path(release.bundle_dir), bundle, brand
-                )
-            results = [*results, *self._brand_results[run.id or 0]]
+                checked = await asyncio.to_thread(check_brand, Path(release.bundle_dir), bundle, brand)
+                await self.store.set_run_results(run.id or 0, brand=checked)
+                run.brand_results = [r.to_dict() for r in checked]
+            results = [*results, *(GateResult.from_dict(d) for d in run.brand_results)]
         return results
 
     async def run_gates(self, release_id: int, run_id: int) -> None:
@@ -79,7 +79,8 @@ class Evaluation(Traffic):
                 )
             ]
         status = worst(r.status for r in results) if results else Status.PASS
-        self.last_results[run.id or 0] = list(results)
+        if Phase(release.phase) is not Phase.PREVIEW:
+            await self.store.set_run_results(run.id or 0, latest=results)
         if Phase(release.phase) is not Phase.PREVIEW and status is not Status.FAIL:
             ready = await self._ramp(release, run, policy, status)
             if not ready:

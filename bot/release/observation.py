@@ -14,7 +14,7 @@ from bot.slack.blocks import release as release_blocks
 from bot.slack.blocks.text import esc, plain
 from gates.durations import format_duration
 from gates.phases import Phase, State
-from gates.result import Status
+from gates.result import GateResult, Status
 from storage.models import Timer
 from storage.repo import AuditNote
 
@@ -29,7 +29,8 @@ async def on_observe_sla(lc: Lifecycle, timer: Timer) -> None:
         return  # decided, awaiting approval, paused or over: nothing to ask
     phase = Phase(release.phase)
     cfg = release_policy(release).phase(phase)
-    open_gates = [r for r in lc.last_results.get(run.id or 0, []) if r.status is Status.INCONCLUSIVE]
+    latest = [GateResult.from_dict(d) for d in run.latest_results]
+    open_gates = [r for r in latest if r.status is Status.INCONCLUSIVE]
     lines = [
         f"⏳ *{phase.label} is still inconclusive* after {format_duration(cfg.sla_delta)} of observation "
         f"at {release.traffic_percent:g}% traffic."

@@ -97,6 +97,10 @@ async def test_inconclusive_canary_asks_the_owner_at_the_sla(env: Env) -> None:
     await wait_until(lambda: prompts() == 1, timeout=20)
     prompt = env.last_with("summer-hero", "extend_observation")
     assert "lcp_p75" in prompt.rendered and f"<@{SRE}>" in prompt.rendered
+    # The open gates come from the database, so any replica firing the SLA timer can list them.
+    rel = await env.bot.store.latest_release("summer-hero")  # type: ignore[union-attr]
+    run = await env.bot.store.current_run(rel.id or 0)  # type: ignore[union-attr]
+    assert run is not None and {(r["gate"], r["status"]) for r in run.latest_results} >= {("lcp_p75", "inconclusive")}
     await env.press(STRANGER, prompt, "extend_observation", settle=False)
     await wait_until(lambda: "Only the Canary owners can extend" in env.ephemeral_text(STRANGER), timeout=10)
     await env.press(SRE, prompt, "extend_observation", settle=False)
