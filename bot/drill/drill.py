@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 from bot.drill.samples import summer_hero
 from bot.drill.traffic_sim import rum_batch
-from bot.release.flow import Lifecycle, PhaseEvaluator
+from bot.release.flow import Lifecycle, PhaseEvaluator, ReleaseHooks
 from bot.settings import Settings
 from bot.slack.authz import is_owner
 from bot.slack.blocks.text import esc, header, section
@@ -279,9 +279,8 @@ class DrillRunner:
         started = lc.clock()
         name = f"drill-{started:%Y%m%d-%H%M%S}"
         calls: list[SlackCall] = []
-        original = (lc.slack, lc.traffic, lc.evaluators.get(Phase.CANARY))
         traffic = TimedTraffic(lc.traffic, name, lc.clock)
-        canary = SyntheticCanary(name, original[2] or _no_gates, lc.clock, opts.n_per_arm)
+        canary = SyntheticCanary(name, lc.evaluators.get(Phase.CANARY) or _no_gates, lc.clock, opts.n_per_arm)
         detail: dict[str, Any] = {"lcp_shift": LCP_SHIFT, "n_per_arm": opts.n_per_arm}
         if opts.timer_id is not None:
             detail["timer_id"] = opts.timer_id
@@ -295,8 +294,10 @@ class DrillRunner:
             engine=traffic.name,
             detail=detail,
         )
-        lc.slack, lc.traffic = TimedSlack(original[0], calls), traffic
-        lc.evaluators[Phase.CANARY] = canary
+        # Only the drill's own release sees the timing wrappers and the synthetic Canary: the shared
+        # collaborators stay as they are for every other release running meanwhile.
+        timed = TimedSlack(lc.slack, calls)
+        lc.release_hooks[name] = ReleaseHooks(slack=timed, traffic=traffic, evaluators={Phase.CANARY: canary})
         try:
             await self._script(opts, name, record, traffic, canary)
         except Exception as exc:
@@ -304,11 +305,7 @@ class DrillRunner:
             record.outcome = "error"
             detail["error"] = f"{type(exc).__name__}: {exc}"[:300]
         finally:
-            lc.slack, lc.traffic = original[0], original[1]
-            if original[2] is None:
-                lc.evaluators.pop(Phase.CANARY, None)
-            else:
-                lc.evaluators[Phase.CANARY] = original[2]
+            lc.release_hooks.pop(name, None)
         mine = [c for c in calls if c.channel == opts.channel or c.method == "dm"]
         mine += await self._owed_deliveries(name)
         ok = [c.seconds for c in mine if c.ok]
@@ -354,7 +351,9 @@ class DrillRunner:
         approve_timeout = (
             opts.approve_timeout if opts.approve_timeout is not None else 2 * preview.sla_delta.total_seconds() + 60
         )
-        await lc.slack.post(
+        hooks = lc.release_hooks.get(name)
+        slack = hooks.slack if hooks is not None and hooks.slack is not None else lc.slack
+        await slack.post(
             opts.channel,
             f"Game-day drill {name} starting",
             [

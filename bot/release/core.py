@@ -61,6 +61,16 @@ async def _no_metrics_gates(release: Release, run: PhaseRun, policy: Policy) -> 
 
 
 @dataclass
+class ReleaseHooks:
+    """Collaborators one release uses instead of the shared ones (a game-day drill times its own
+    Slack calls and traffic and feeds its own Canary), so nothing shared is swapped while others run."""
+
+    slack: Slack | None = None
+    traffic: TrafficController | None = None
+    evaluators: dict[Phase, PhaseEvaluator] = field(default_factory=dict)
+
+
+@dataclass
 class FlowCore:
     store: Store
     slack: Slack
@@ -89,6 +99,22 @@ class FlowCore:
     max_observe_interval: float = 30.0
     # Called after every recorded state change (the traffic controller and timers hook in here).
     on_change: list[Callable[[Release], Awaitable[None]]] = field(default_factory=list)
+    # Per release name: collaborators that replace the shared ones for that release only.
+    release_hooks: dict[str, ReleaseHooks] = field(default_factory=dict)
+
+    def slack_for(self, release: Release) -> Slack:
+        hooks = self.release_hooks.get(release.name)
+        return hooks.slack if hooks is not None and hooks.slack is not None else self.slack
+
+    def traffic_for(self, release: Release) -> TrafficController:
+        hooks = self.release_hooks.get(release.name)
+        return hooks.traffic if hooks is not None and hooks.traffic is not None else self.traffic
+
+    def evaluator_for(self, release: Release, phase: Phase) -> PhaseEvaluator:
+        hooks = self.release_hooks.get(release.name)
+        if hooks is not None and phase in hooks.evaluators:
+            return hooks.evaluators[phase]
+        return self.evaluators.get(phase, _no_metrics_gates)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(self._after_acks(coro), name=what)
@@ -166,7 +192,7 @@ class FlowCore:
         view = release_view(release)
         await self.safe(
             f"updating root message of {release.name}",
-            self.slack.update(
+            self.slack_for(release).update(
                 release.channel_id, release.root_ts, release_blocks.root_text(view), release_blocks.root_blocks(view)
             ),
         )
@@ -176,7 +202,7 @@ class FlowCore:
     ) -> str | None:
         result: str | None = await self.safe(
             f"posting to the thread of {release.name}",
-            self.slack.post(release.channel_id, text, blocks, thread_ts=release.root_ts, key=key),
+            self.slack_for(release).post(release.channel_id, text, blocks, thread_ts=release.root_ts, key=key),
         )
         return result
 

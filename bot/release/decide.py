@@ -255,14 +255,16 @@ class Decisions(Starting):
         verb = "approved" if decision == "approve" else "rejected"
         await self.safe(
             "rewriting the approval message",
-            self.slack.update(request.channel_id, request.message_ts, f"{phase.label} {verb} by {user}", blocks),
+            self.slack_for(release).update(
+                request.channel_id, request.message_ts, f"{phase.label} {verb} by {user}", blocks
+            ),
         )
         for dm in request.dm_messages:
             where = await self._dm_landed(dm)
             if where is not None:
                 await self.safe(
                     "rewriting an escalation DM",
-                    self.slack.update(where[0], where[1], f"{phase.label} {verb} by {user}", blocks),
+                    self.slack_for(release).update(where[0], where[1], f"{phase.label} {verb} by {user}", blocks),
                 )
 
     async def _dm_landed(self, dm: dict[str, Any]) -> tuple[str, str] | None:

@@ -12,7 +12,6 @@ from bot.preview.runner import PreviewReport, run_preview
 from bot.release.core import (
     BOT,
     Artifact,
-    _no_metrics_gates,
     state_change,
 )
 from bot.release.traffic import Traffic
@@ -49,7 +48,7 @@ class Evaluation(Traffic):
                 Acceptance(a.finding_key, a.by, a.reason) for a in await self.store.acceptances(release.id or 0)
             ]
             return apply_acceptances(report.results, accepted)
-        evaluator = self.evaluators.get(phase, _no_metrics_gates)
+        evaluator = self.evaluator_for(release, phase)
         results = await evaluator(release, run, policy)
         brand = policy.phases.global_.gates.brand
         if phase is Phase.GLOBAL and brand is not None and (brand.colors or _declares_logo(release)):
@@ -184,7 +183,7 @@ class Evaluation(Traffic):
         for a in artifacts:
             await self.safe(
                 f"uploading {a.filename} for {release.name}",
-                self.slack.upload(release.channel_id, release.root_ts, a.filename, a.content, a.title),
+                self.slack_for(release).upload(release.channel_id, release.root_ts, a.filename, a.content, a.title),
             )
 
 

@@ -103,11 +103,12 @@ class Rollbacks(Summaries):
     async def zero_traffic(self, release: Release, reason: str, actor: str = BOT) -> None:
         """The engines get 0 % (the database already says so); the move is an audit entry of its own."""
         outcome, error = "ok", None
+        engine = self.traffic_for(release)
         try:
-            await self.traffic.apply(Split(release.name, release.phase, 0.0, {}, reason, **bundle_facts(release)))
+            await engine.apply(Split(release.name, release.phase, 0.0, {}, reason, **bundle_facts(release)))
         except Exception as exc:
             # The database already says 0%; a durable timer keeps pushing that to the engine.
-            log.exception("traffic engine %s failed to roll back %s; retrying", self.traffic.name, release.name)
+            log.exception("traffic engine %s failed to roll back %s; retrying", engine.name, release.name)
             outcome, error = "retrying", f"{type(exc).__name__}: {exc}"[:300]
             await self.store.schedule_timer(
                 RECONCILE_TIMER,
@@ -119,7 +120,7 @@ class Rollbacks(Summaries):
             f"auditing the rollback traffic of {release.name}",
             self.store.audit(
                 AuditNote(actor, "traffic.rollback", outcome,
-                          {"percent": 0.0, "reason": reason, "engine": self.traffic.name, "error": error}),
+                          {"percent": 0.0, "reason": reason, "engine": self.traffic_for(release).name, "error": error}),
                 self.clock(),
                 release,
             ),
@@ -130,7 +131,7 @@ class Rollbacks(Summaries):
         release = await self.store.release(timer.target_id)
         if release is None:
             return
-        await self.traffic.apply(
+        await self.traffic_for(release).apply(
             Split(release.name, release.phase, release.traffic_percent, {}, "reconcile", **bundle_facts(release))
         )
         log.info("traffic for %s reconciled at %g%%", release.name, release.traffic_percent)

@@ -85,7 +85,7 @@ class Starting(Evaluation):
         view = release_view(release)
         root_ts = await self.safe(
             f"posting root message of {release.name}",
-            self.slack.post(
+            self.slack_for(release).post(
                 release.channel_id,
                 release_blocks.root_text(view),
                 release_blocks.root_blocks(view),

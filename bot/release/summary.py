@@ -36,7 +36,7 @@ class Summaries(FlowCore):
         await self.thread(
             release, f"{release.name} report", [release_blocks.section(markdown_to_mrkdwn(markdown)[:2900])]
         )
-        await self.slack.upload(
+        await self.slack_for(release).upload(
             release.channel_id, release.root_ts, f"{release.name}-report.html", html, f"Release report ({digest[:12]})"
         )
         due = self.clock() + REVIEW_AFTER

@@ -62,9 +62,9 @@ class Traffic(Rollbacks):
         )
         split = Split(release.name, phase.value, percent, regions, reason, **bundle_facts(release))
         try:
-            await self.traffic.apply(split)
+            await self.traffic_for(release).apply(split)
         except Exception as exc:
-            log.warning("traffic engine %s refused %s: %s", self.traffic.name, release.name, exc)
+            log.warning("traffic engine %s refused %s: %s", self.traffic_for(release).name, release.name, exc)
             if (release.id, percent) in self._held_notices:
                 return False  # said once already; the ramp keeps retrying quietly
             self._held_notices.add((release.id, percent))
@@ -85,7 +85,8 @@ class Traffic(Rollbacks):
         text = f"{release.name} traffic {percent:g}%"
         blocks = [
             release_blocks.section(
-                f"🚦 *{phase.label} traffic → {percent:g}%* ({esc(reason)}; regions {alloc}) via {self.traffic.name}"
+                f"🚦 *{phase.label} traffic → {percent:g}%* ({esc(reason)}; regions {alloc}) "
+                f"via {self.traffic_for(release).name}"
             )
         ]
         key = f"release:{release.id}:traffic:{phase.value}:{percent:g}:{int(now.timestamp() * 1000)}"
@@ -103,7 +104,7 @@ class Traffic(Rollbacks):
                 actor,
                 "traffic.step",
                 "ok",
-                {"percent": percent, "regions": regions, "reason": reason, "engine": self.traffic.name},
+                {"percent": percent, "regions": regions, "reason": reason, "engine": self.traffic_for(release).name},
             ),
             now,
             traffic_percent=percent,
