@@ -52,6 +52,9 @@ async def test_drill_measures_approvers_slack_and_rollback(env: Env, tmp_path: P
             return False
 
     await wait_until(results_posted, timeout=30)
+    # While the drill runs, the shared collaborators stay untouched: only its own release is wrapped.
+    assert type(env.lc.slack).__name__ == "Slack" and type(env.lc.traffic).__name__ == "FlagdFile"
+    assert set(env.lc.release_hooks) == {name}
     think = 0.6
     await asyncio.sleep(think)  # the approver reads the results before deciding
     await env.press(REVIEWER, env.approval_message(name, "Preview"), "approve", settle=False)
@@ -77,7 +80,7 @@ async def test_drill_measures_approvers_slack_and_rollback(env: Env, tmp_path: P
     assert "lcp_p75" in env.thread_text(name)
     # The drill put the lifecycle back as it found it.
     assert type(env.lc.slack).__name__ == "Slack" and env.lc.traffic.name == "flagd"
-    assert type(env.lc.traffic).__name__ == "FlagdFile"
+    assert type(env.lc.traffic).__name__ == "FlagdFile" and env.lc.release_hooks == {}
 
     # A second drill nobody answers: it is closed by the drill, not left to escalate for ever.
     # (The report message lands a moment before the first drill has finished posting it.)
