@@ -138,6 +138,25 @@ class Store:
                                   "outcome": event.outcome})
         return event
 
+    async def _record(
+        self, s: AsyncSession, release_id: int, note: AuditNote, now: datetime, owed: Sequence[Owed],
+        *, audited_phase: str | None = None,
+    ) -> Release:
+        """The tail every state change shares, inside its transaction: read the release as the change
+        left it, append the audit entry, and enqueue what the change owes Slack.
+
+        ``audited_phase`` names the phase the entry is about when it is not the one the release is now
+        in (a decision records the phase decided, not the one it starts)."""
+        release = await s.get(Release, release_id)
+        assert release is not None
+        await s.refresh(release)
+        audited = release if audited_phase is None else Release.model_validate(
+            release.model_dump() | {"phase": audited_phase})
+        await self._append_audit(s, note, now, audited)
+        for o in owed:
+            await enqueue(s, o.key, o.method, o.args, release_id, now=now)
+        return release
+
     async def audit(self, note: AuditNote, now: datetime, release: Release | None = None) -> None:
         async with self.sessions.begin() as s:
             await self._append_audit(s, note, now, release)
@@ -369,12 +388,7 @@ class Store:
                 await s.flush()
             if change.to_state not in _KEEPS_REQUEST:
                 await self._supersede_requests(s, release_id)
-            release = await s.get(Release, release_id)
-            assert release is not None
-            await s.refresh(release)
-            await self._append_audit(s, note, now, release)
-            for o in owed:
-                await enqueue(s, o.key, o.method, o.args, release_id, now=now)
+            release = await self._record(s, release_id, note, now, owed)
             if sla_due is not None:
                 request = await self._open_request(s, release_id)
                 if request is not None and request.id is not None:
@@ -500,11 +514,7 @@ class Store:
                         key=f"{SLA_ESCALATE}:{request.id}:0",
                         now=now,
                     )
-            release = await s.get(Release, release_id)
-            await s.refresh(release)
-            await self._append_audit(s, note, now, release)
-            for o in owed:
-                await enqueue(s, o.key, o.method, o.args, release_id, now=now)
+            await self._record(s, release_id, note, now, owed)
             return request
 
     async def gate_results(self, run_id: int) -> list[GateResult]:
@@ -615,14 +625,8 @@ class Store:
                 next_run = PhaseRun(release_id=request.release_id, phase=Phase(change.to_phase), started_at=now)
                 s.add(next_run)
             await s.flush()
-            release = await s.get(Release, request.release_id)
-            await s.refresh(release)
             # The audit entry records the phase that was decided, not the one that starts now.
-            assert release is not None
-            decided_view = Release.model_validate(release.model_dump() | {"phase": request.phase})
-            await self._append_audit(s, note, now, decided_view)
-            for o in owed:
-                await enqueue(s, o.key, o.method, o.args, request.release_id, now=now)
+            await self._record(s, request.release_id, note, now, owed, audited_phase=request.phase)
             return DecideResult(True, row, None, next_run)
 
     async def escalate(
@@ -673,13 +677,8 @@ class Store:
             if dm_messages is not None:
                 request.dm_messages = [*request.dm_messages, *dm_messages]
                 s.add(request)
-            release = await s.get(Release, request.release_id)
-            assert release is not None
-            await s.refresh(release)
+            release = await self._record(s, request.release_id, note, now, owed)
             await s.refresh(request)
-            await self._append_audit(s, note, now, release)
-            for o in owed:
-                await enqueue(s, o.key, o.method, o.args, request.release_id, now=now)
             return request, release
 
     async def _restart_sla(self, s: AsyncSession, request_id: int, due: datetime, now: datetime) -> bool:
