@@ -174,9 +174,11 @@ def test_dockerignore_keeps_the_package_and_drops_secrets_and_state() -> None:
     lines = (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
     patterns = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
     assert not any(p.startswith("!") for p in patterns), "negations are not modelled by this test"
-    for needed in ("pyproject.toml", "README.md", "bot/app.py", "bot/demo/standin/methods/chat.update.json",
+    for needed in ("pyproject.toml", "README.md", "bot/app.py", "bot/drill/samples.py",
                    "gates/__init__.py", "storage/migrations/env.py", "storage/migrations/script.py.mako"):
         assert not ignored(needed, patterns), needed
     for dropped in (".env", ".git/config", "releasegate.db", "releasegate.db-wal", "__pycache__/x.pyc",
-                    "bot/__pycache__/app.cpython-311.pyc", "releases/summer-hero/release.yml", "tests/test_x.py"):
+                    "bot/__pycache__/app.cpython-311.pyc", "releases/summer-hero/release.yml", "tests/test_x.py",
+                    # The Slack stand-in and simulated users are for the demo and tests, not for serving.
+                    "bot/demo/standin/server.py", "bot/demo/walkthrough.py"):
         assert ignored(dropped, patterns), dropped

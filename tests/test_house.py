@@ -130,3 +130,14 @@ def test_the_rule_checker_sees_circles_and_demo_imports(tmp_path: Path) -> None:
     src = tmp_path / "m.py"
     src.write_text("def f():\n    from bot.demo.sandbox import Sandbox\n")
     assert _imports(src, "bot.x", {"bot.demo.sandbox", "bot.x"}) == {"bot.demo.sandbox"}
+
+
+def test_the_wheel_leaves_the_demo_out() -> None:
+    import tomllib
+
+    from setuptools import find_packages
+
+    find = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    packages = find_packages(str(REPO), include=find["include"], exclude=find.get("exclude", []))
+    assert "bot.release" in packages and "bot.drill" in packages
+    assert [p for p in packages if p.startswith("bot.demo")] == []

@@ -96,8 +96,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return keys_main(args)
     if args.command == "demo":
-        from bot.demo.walkthrough import run_demo
-
+        try:
+            from bot.demo.walkthrough import run_demo
+        except ImportError:
+            print("releasegate: the demo is not part of this install (wheels and the image leave the Slack "
+                  "stand-in out); run it from a checkout: bash scripts/demo.sh", file=sys.stderr)
+            return 2
         return asyncio.run(run_demo(args.out))
     settings = load_settings()
     if args.command == "serve":
