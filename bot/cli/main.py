@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_keys_parser(sub)
 
-    from bot.drill.drill import add_drill_parser
+    from bot.drill.cli import add_drill_parser
 
     add_drill_parser(sub)
 
@@ -111,7 +111,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             serve(settings, host=args.host, port=args.port or settings.port, socket_mode=args.socket_mode)
         )
     if args.command == "drill":
-        from bot.drill.drill import drill_main
+        from bot.drill.cli import drill_main
 
         return drill_main(args, settings)
     if args.command == "db":

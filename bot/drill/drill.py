@@ -15,192 +15,45 @@ Three things are measured, because they are what a real incident depends on:
 
 Results go into the ``drills`` table; ``/release drill history`` shows them side by side.
 
-While a drill runs it wraps the lifecycle's Slack client, traffic controller and Canary
-evaluator with timing shims that pass everything through unchanged (other releases are judged
-by the normal evaluator); all three are put back when the drill ends.
+While a drill runs, its own release (and only it) gets timing shims around the Slack client and
+the traffic controller and a synthetic Canary evaluator (``Lifecycle.release_hooks``, see
+``bot/drill/shims.py``); every other release keeps the shared ones, which are never swapped.
+The report and history live in ``bot/drill/report.py``, the CLI in ``bot/drill/cli.py``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from bot.drill.report import history_blocks, report_blocks
 from bot.drill.samples import summer_hero
-from bot.drill.traffic_sim import rum_batch
-from bot.release.flow import Lifecycle, PhaseEvaluator, ReleaseHooks
-from bot.settings import Settings
+from bot.drill.shims import LCP_SHIFT, SlackCall, SyntheticCanary, TimedSlack, TimedTraffic, _no_gates
+from bot.release.flow import Lifecycle, ReleaseHooks
 from bot.slack.authz import is_owner
-from bot.slack.blocks.text import esc, header, section
-from bot.slack.client import Blocks, Slack
-from bot.traffic.protocol import Split, TrafficController
-from gates.canary import evaluate_canary
-from gates.durations import format_duration, parse_duration
-from gates.metrics import CohortPair, Window, validate_batch
+from bot.slack.blocks.text import section
+from gates.durations import format_duration
 from gates.phases import Phase, State
-from gates.policy import CanaryGates, P75Config, Policy
-from gates.result import GateResult, Status
+from gates.result import Status
 from storage.drills import DrillRun, DrillStore
-from storage.models import PhaseRun, Release, Timer
+from storage.models import Timer
 from storage.repo import AuditNote, StateChange
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 DRILL_TIMER = "drill.run"
 ACTOR = "releasegate-drill"
-LCP_SHIFT = 1.4
-T = TypeVar("T")
 Reply = Callable[[str], Awaitable[None]]
 
 
 class DrillBusy(RuntimeError):
     pass
-
-
-# -- timing shims ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SlackCall:
-    method: str
-    channel: str
-    seconds: float
-    ok: bool
-
-
-class TimedSlack(Slack):
-    """Times the calls the lifecycle makes; behaviour is the wrapped client's."""
-
-    def __init__(self, inner: Slack, calls: list[SlackCall]) -> None:
-        super().__init__(inner.client, inner.outbox)
-        self.inner = inner
-        self.calls = calls
-
-    async def _timed(self, method: str, channel: str, coro: Awaitable[T]) -> T:
-        started = time.perf_counter()
-        ok = False
-        try:
-            result = await coro
-            ok = True
-            return result
-        finally:
-            self.calls.append(SlackCall(method, channel, time.perf_counter() - started, ok))
-
-    async def post(
-        self,
-        channel: str,
-        text: str,
-        blocks: Blocks | None = None,
-        thread_ts: str | None = None,
-        *,
-        key: str | None = None,
-    ) -> str:
-        return await self._timed(
-            "chat.postMessage", channel, self.inner.post(channel, text, blocks, thread_ts, key=key)
-        )
-
-    async def update(self, channel: str, ts: str, text: str, blocks: Blocks | None = None) -> None:
-        await self._timed("chat.update", channel, self.inner.update(channel, ts, text, blocks))
-
-    async def ephemeral(self, channel: str, user: str, text: str, blocks: Blocks | None = None) -> None:
-        await self._timed("chat.postEphemeral", channel, self.inner.ephemeral(channel, user, text, blocks))
-
-    async def dm(self, user: str, text: str, blocks: Blocks | None = None) -> tuple[str, str]:
-        return await self._timed("dm", user, self.inner.dm(user, text, blocks))
-
-    async def upload(self, channel: str, thread_ts: str | None, filename: str, content: bytes, title: str) -> None:
-        await self._timed("files.upload", channel, self.inner.upload(channel, thread_ts, filename, content, title))
-
-
-class TimedTraffic:
-    """Notes when the engine *confirmed* each split of the drill release (after ``apply`` returned)."""
-
-    def __init__(self, inner: TrafficController, release: str, clock: Callable[[], datetime]) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.release = release
-        self.clock = clock
-        self.confirmed: list[tuple[datetime, float]] = []
-        self.changed = asyncio.Event()
-
-    async def apply(self, split: Split) -> None:
-        await self.inner.apply(split)
-        if split.release == self.release:
-            self.confirmed.append((self.clock(), split.percent))
-            self.changed.set()
-
-    def first(self, pred: Callable[[float], bool], after: datetime | None = None) -> datetime | None:
-        return next((at for at, pct in self.confirmed if pred(pct) and (after is None or at >= after)), None)
-
-
-async def _no_gates(release: Release, run: PhaseRun, policy: Policy) -> list[GateResult]:
-    return []
-
-
-def synthetic_canary(
-    release: str, policy: Policy, started_at: datetime, now: datetime, n_per_arm: int, seed: int = 7
-) -> list[GateResult]:
-    """The real Canary gates on synthetic RUM with a 40% slower LCP (CPU work: call in a thread).
-
-    Synthetic data is complete the moment it exists, so the observation window and the sample
-    minimum are set to what was generated; the LCP gate is on even if the policy turned it off,
-    because a drill without a failing gate would measure nothing.
-    """
-    batch = validate_batch(rum_batch(release, n_per_arm=n_per_arm, lcp_shift=LCP_SHIFT, seed=seed))
-    data = CohortPair.from_samples(batch.accepted)
-    canary = policy.phases.canary
-    lcp = canary.gates.lcp_p75 or P75Config(max_increase_ms=150)
-    cfg = canary.model_copy(
-        update={
-            "observe": "0.001s",
-            "min_samples": n_per_arm,
-            "gates": canary.gates.model_copy(update={"lcp_p75": lcp}),
-        }
-    )
-    assert isinstance(cfg.gates, CanaryGates)
-    return evaluate_canary(data, cfg, Window(started_at, max(now, started_at + timedelta(milliseconds=1))), now)
-
-
-class SyntheticCanary:
-    """Canary evaluator for the drill release; every other release goes to the normal one."""
-
-    def __init__(self, release: str, fallback: PhaseEvaluator, clock: Callable[[], datetime], n_per_arm: int) -> None:
-        self.release = release
-        self.fallback = fallback
-        self.clock = clock
-        self.n_per_arm = n_per_arm
-        self.failure_visible_at: datetime | None = None
-        self.detected_at: datetime | None = None
-        self.results: list[GateResult] = []
-
-    def make_failure_visible(self) -> None:
-        self.failure_visible_at = self.clock()
-
-    async def __call__(self, release: Release, run: PhaseRun, policy: Policy) -> list[GateResult]:
-        if release.name != self.release:
-            return await self.fallback(release, run, policy)
-        if self.failure_visible_at is None:
-            # Inconclusive holds the phase open (neither approved nor rolled back) until the drill acts.
-            return [
-                GateResult(
-                    gate="drill",
-                    status=Status.INCONCLUSIVE,
-                    summary="game-day drill: waiting for the synthetic traffic",
-                )
-            ]
-        results = await asyncio.to_thread(
-            synthetic_canary, release.name, policy, run.started_at, self.clock(), self.n_per_arm
-        )
-        if self.detected_at is None and any(r.status is Status.FAIL for r in results):
-            self.detected_at = self.clock()
-            self.results = results
-        return results
 
 
 # -- the drill -------------------------------------------------------------------------------
@@ -225,7 +78,7 @@ def _pct(values: Sequence[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-async def _poll(check: Callable[[], Awaitable[T | None]], timeout: float, interval: float = 0.1) -> T | None:
+async def poll(check: Callable[[], Awaitable[T | None]], timeout: float, interval: float = 0.1) -> T | None:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while True:
@@ -379,7 +232,7 @@ class DrillRunner:
                 return None
             return ds[0], await lc.store.approval_request(ds[0].approval_request_id)
 
-        got = await _poll(decided, approve_timeout, interval=0.2)
+        got = await poll(decided, approve_timeout, interval=0.2)
         if got is None:
             record.outcome = "no_response"
             await self._abandon(rid, "no Preview decision within the drill's time limit")
@@ -395,7 +248,7 @@ class DrillRunner:
         async def canary_traffic() -> datetime | None:
             return traffic.first(lambda p: p > 0)
 
-        if await _poll(canary_traffic, opts.phase_timeout) is None:
+        if await poll(canary_traffic, opts.phase_timeout) is None:
             record.outcome = "rollback_not_seen"
             record.detail["why"] = "Canary traffic never reached the engine"
             return
@@ -406,7 +259,7 @@ class DrillRunner:
         async def zero() -> datetime | None:
             return traffic.first(lambda p: p <= 0, after=visible)
 
-        at_zero = await _poll(zero, opts.phase_timeout, interval=0.05)
+        at_zero = await poll(zero, opts.phase_timeout, interval=0.05)
         if canary.detected_at is not None:
             record.rollback_detect_s = round((canary.detected_at - visible).total_seconds(), 3)
         record.detail["failed_gates"] = sorted({r.gate for r in canary.results if r.status is Status.FAIL})
@@ -489,124 +342,3 @@ async def drill_command(lc: Lifecycle, channel: str, user: str, reply: Reply) ->
 async def drill_history_command(lc: Lifecycle, channel: str, user: str) -> None:
     rows = await DrillStore(lc.store.engine).recent(limit=12)
     await lc.slack.ephemeral(channel, user, "Game-day drills", history_blocks(rows))
-
-
-# -- rendering -------------------------------------------------------------------------------
-
-
-def _s(value: float | None) -> str:
-    return "—" if value is None else (f"{value * 1000:.0f}ms" if value < 1 else f"{value:.1f}s")
-
-
-def _delta(now: float | None, before: float | None) -> str:
-    if now is None or before is None:
-        return ""
-    diff = now - before
-    return f" ({'+' if diff >= 0 else '−'}{_s(abs(diff))} vs last drill)"
-
-
-OUTCOME = {
-    "completed": "✅ completed",
-    "no_response": "⏰ no approver response",
-    "rejected": "❌ rejected by approver",
-    "rollback_not_seen": "⚠️ rollback not confirmed",
-    "error": "💥 drill error",
-}
-
-
-def report_blocks(r: DrillRun, previous: DrillRun | None = None) -> list[dict[str, Any]]:
-    prev = previous
-    who = f"<@{r.approver}>" if r.approver else "nobody"
-    lines = [
-        f"*Outcome:* {OUTCOME.get(r.outcome, esc(r.outcome))} · release `{esc(r.release_name)}` · "
-        f"engine {esc(r.engine)}",
-        f"*Approver response:* {_s(r.approver_response_s)} by {who}"
-        f"{' (after escalation to backups)' if r.escalated else ''}"
-        f"{_delta(r.approver_response_s, prev.approver_response_s if prev else None)}",
-        f"*Slack delivery:* {r.slack_calls} calls, p50 {_s(r.slack_p50_s)}, p95 {_s(r.slack_p95_s)}, "
-        f"max {_s(r.slack_max_s)}, {r.slack_failures} failed"
-        f"{_delta(r.slack_p95_s, prev.slack_p95_s if prev else None)}",
-        f"*Rollback:* failure → failing verdict {_s(r.rollback_detect_s)}, failure → engine at 0% "
-        f"{_s(r.rollback_engine_s)}{_delta(r.rollback_engine_s, prev.rollback_engine_s if prev else None)}",
-    ]
-    if r.detail.get("failed_gates"):
-        lines.append(f"Failed gates: {esc(', '.join(r.detail['failed_gates']))} (synthetic LCP ×{LCP_SHIFT})")
-    if r.detail.get("error") or r.detail.get("why"):
-        lines.append(f"Note: {esc(str(r.detail.get('error') or r.detail.get('why')))}")
-    return [header(f"🧯 Game-day drill report — {r.release_name}"), section("\n".join(lines))]
-
-
-def history_table(rows: Sequence[DrillRun]) -> str:
-    head = f"{'started (UTC)':<17} {'outcome':<17} {'approver':>9} {'slack p95':>9} {'detect':>7} {'→ 0%':>7}"
-    out = [head, "-" * len(head)]
-    for r in rows:
-        out.append(
-            f"{r.started_at.astimezone(UTC):%Y-%m-%d %H:%M} {r.outcome:<17} {_s(r.approver_response_s):>9} "
-            f"{_s(r.slack_p95_s):>9} {_s(r.rollback_detect_s):>7} {_s(r.rollback_engine_s):>7}"
-        )
-    return "\n".join(out)
-
-
-def history_blocks(rows: Sequence[DrillRun]) -> list[dict[str, Any]]:
-    if not rows:
-        return [section("No game-day drill has run yet. `/release drill` runs one.")]
-    return [
-        header("Game-day drills (newest first)"),
-        section(f"```{history_table(rows)}```"),
-        section(
-            "Approver = Preview request → decision. Detect = failure visible → failing verdict. "
-            "→ 0% = failure visible → traffic engine confirmed 0%."
-        ),
-    ]
-
-
-# -- CLI: `releasegate drill` asks the running bot (it owns Slack's request URL) -------------
-
-
-def add_drill_parser(sub: Any) -> None:
-    p = sub.add_parser("drill", help="run a game-day drill through the running bot, or show drill history")
-    p.add_argument("what", nargs="?", choices=["run", "history"], default="run")
-    p.add_argument("--channel", help="Slack channel ID for the drill (required for run)")
-    p.add_argument("--user", default=ACTOR, help="who the drill is started as (a Slack user ID)")
-    p.add_argument("--approve-timeout", default=None, help="how long Preview owners get, e.g. 20m")
-    p.add_argument(
-        "--wait", type=float, default=0.0, metavar="SECONDS", help="wait up to this long for the report and print it"
-    )
-
-
-def drill_main(args: argparse.Namespace, settings: Settings) -> int:
-    return asyncio.run(_drill_cli(args, settings))
-
-
-async def _drill_cli(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.db import make_engine
-    from storage.timers import TimerStore
-
-    engine = make_engine(settings.database_url)
-    try:
-        store = DrillStore(engine)
-        if args.what == "history":
-            print(history_table(await store.recent(limit=50)))
-            return 0
-        if not args.channel:
-            print("releasegate drill: --channel is required (the channel the drill runs in)")
-            return 2
-        timeout = parse_duration(args.approve_timeout).total_seconds() if args.approve_timeout else None
-        timer_id = await TimerStore(engine).schedule(
-            DRILL_TIMER, 0, datetime.now(UTC), {"channel": args.channel, "user": args.user, "approve_timeout": timeout}
-        )
-        print(f"drill requested (timer {timer_id}); the running bot starts it on its next tick")
-        if args.wait <= 0:
-            return 0
-
-        async def finished() -> DrillRun | None:
-            return next((r for r in await store.recent(limit=20) if r.detail.get("timer_id") == timer_id), None)
-
-        record = await _poll(finished, args.wait, interval=1.0)
-        if record is None:
-            print("no drill report yet; `releasegate drill history` shows it once it is done")
-            return 1
-        print(history_table([record]))
-        return 0 if record.outcome == "completed" else 1
-    finally:
-        await engine.dispose()

@@ -7,7 +7,8 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from bot.drill.drill import DrillOptions, _drill_cli, drills_for
+from bot.drill.cli import _drill_cli
+from bot.drill.drill import DrillOptions, drills_for
 from bot.traffic.flagd import FlagdFile
 from gates.policy import Policy
 from storage.drills import DrillStore
