@@ -74,8 +74,16 @@ TARGET_MAX_S = 3.0
 
 # Share of the burst per kind of request; "start" is set by --starts, approvals take what is left.
 MIX = {"status": 0.15, "status-name": 0.10, "list": 0.15, "help": 0.15, "unknown": 0.15}
-UNKNOWN = ["deploy summer-hero", "start", "start Bad/Name", "status a b", "list everything", "approve beach-pending",
-           "rollback", "<!channel> now"]
+UNKNOWN = [
+    "deploy summer-hero",
+    "start",
+    "start Bad/Name",
+    "status a b",
+    "list everything",
+    "approve beach-pending",
+    "rollback",
+    "<!channel> now",
+]
 
 
 def free_ports(n: int) -> list[int]:
@@ -112,13 +120,20 @@ async def role_standin(port: int, inspect_port: int) -> None:
     standin.add_usergroup(SRE_GROUP, [SRE_MEMBER])
 
     async def messages(_: web.Request) -> web.Response:
-        out = [{"ts": m.ts, "thread_ts": m.thread_ts, "text": m.text, "blocks": m.blocks or [],
-                "rendered": m.rendered} for m in standin.messages(CHANNEL, include_replies=True)]
+        out = [
+            {"ts": m.ts, "thread_ts": m.thread_ts, "text": m.text, "blocks": m.blocks or [], "rendered": m.rendered}
+            for m in standin.messages(CHANNEL, include_replies=True)
+        ]
         return web.json_response(out)
 
     async def calls(_: web.Request) -> web.Response:
-        return web.json_response({"total": len(standin.calls), "rejected": len(standin.rejected_calls),
-                                  "methods": Counter(c.method for c in standin.calls)})
+        return web.json_response(
+            {
+                "total": len(standin.calls),
+                "rejected": len(standin.rejected_calls),
+                "methods": Counter(c.method for c in standin.calls),
+            }
+        )
 
     app = web.Application()
     app.router.add_get("/bench/messages", messages)
@@ -183,14 +198,20 @@ class Child:
                 await self.proc.wait()
 
 
-async def spawn(name: str, args: list[str], *, port: int, ready_path: str, workdir: Path,
-                env: dict[str, str] | None = None) -> Child:
+async def spawn(
+    name: str, args: list[str], *, port: int, ready_path: str, workdir: Path, env: dict[str, str] | None = None
+) -> Child:
     log_path = workdir / f"{name}.log"
     # Output goes to a file: a pipe nobody reads would fill up and stall the child mid-benchmark.
     with log_path.open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, *args, cwd=workdir, env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
-            stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=asyncio.subprocess.STDOUT,
+            sys.executable,
+            *args,
+            cwd=workdir,
+            env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=asyncio.subprocess.STDOUT,
         )
     child = Child(name, proc, f"http://127.0.0.1:{port}", log_path)
     deadline = time.monotonic() + 90
@@ -266,10 +287,16 @@ def _sender(kind: str, i: int, starts: list[str], approval: dict[str, Any], rng:
         return lambda u: u.slash(REQUESTER, f"start {starts[i]}", CHANNEL)
     if kind == "approve":
         block_id, value = approval["block_id"], approval["value"]
-        return lambda u: u.click(STRANGER, channel=CHANNEL, message=approval["message"], action_id="approve",
-                                 value=value, block_id=block_id)
-    text = {"status": "status", "status-name": f"status {PENDING}", "list": "list", "help": "help",
-            "unknown": rng.choice(UNKNOWN)}[kind]
+        return lambda u: u.click(
+            STRANGER, channel=CHANNEL, message=approval["message"], action_id="approve", value=value, block_id=block_id
+        )
+    text = {
+        "status": "status",
+        "status-name": f"status {PENDING}",
+        "list": "list",
+        "help": "help",
+        "unknown": rng.choice(UNKNOWN),
+    }[kind]
     user = rng.choice(USERS)
     return lambda u: u.slash(user, text, CHANNEL)
 
@@ -391,21 +418,39 @@ class Summary:
         lat = [x for b in bursts for x in b.latencies]
         samples = [s for b in bursts for s in b.samples]
         kinds = sorted({s.kind for s in samples})
-        return cls(app, len(lat), pct(lat, 50), pct(lat, 90), pct(lat, 99), max(lat), statistics.fmean(lat),
-                   sum(1 for s in samples if s.status != 200), [pct(b.latencies, 99) for b in bursts],
-                   {k: pct([s.seconds for s in samples if s.kind == k], 99) for k in kinds},
-                   None if any(b.cpu is None for b in bursts) else 1000 * sum(b.cpu or 0 for b in bursts) / len(lat))
+        return cls(
+            app,
+            len(lat),
+            pct(lat, 50),
+            pct(lat, 90),
+            pct(lat, 99),
+            max(lat),
+            statistics.fmean(lat),
+            sum(1 for s in samples if s.status != 200),
+            [pct(b.latencies, 99) for b in bursts],
+            {k: pct([s.seconds for s in samples if s.kind == k], 99) for k in kinds},
+            None if any(b.cpu is None for b in bursts) else 1000 * sum(b.cpu or 0 for b in bursts) / len(lat),
+        )
 
 
 def ms(x: float) -> str:
     return f"{x * 1000:7.1f}"
 
 
-def report(bare: Summary, serve: Summary, args: argparse.Namespace, settled: list[float],
-           slack_calls: int, rejected: int, unchanged: bool) -> bool:
+def report(
+    bare: Summary,
+    serve: Summary,
+    args: argparse.Namespace,
+    settled: list[float],
+    slack_calls: int,
+    rejected: int,
+    unchanged: bool,
+) -> bool:
     print()
-    print(f"ack latency: {args.requests} concurrent signed requests x {args.rounds} rounds per app "
-          f"({args.starts} starts, stranger approvals, status/list/help, unknown subcommands)")
+    print(
+        f"ack latency: {args.requests} concurrent signed requests x {args.rounds} rounds per app "
+        f"({args.starts} starts, stranger approvals, status/list/help, unknown subcommands)"
+    )
     print(f"{'':24}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'max ms':>8}{'mean ms':>8}{'non-200':>9}")
     for s in (bare, serve):
         label = "bare Bolt (ack only)" if s is bare else "releasegate serve"
@@ -413,18 +458,28 @@ def report(bare: Summary, serve: Summary, args: argparse.Namespace, settled: lis
     ratio50, ratio99 = serve.p50 / bare.p50, serve.p99 / bare.p99
     print(f"{'ratio (serve / bare)':24}{ratio50:>8.2f}{'':>8}{ratio99:>8.2f}")
     paired = [b and s / b for b, s in zip(bare.per_round_p99, serve.per_round_p99, strict=True)]
-    print("p99 per round, ms:  bare " + " ".join(f"{x * 1000:.0f}" for x in bare.per_round_p99)
-          + "   serve " + " ".join(f"{x * 1000:.0f}" for x in serve.per_round_p99)
-          + f"   (median of per-round ratios {statistics.median(paired):.2f})")
+    print(
+        "p99 per round, ms:  bare "
+        + " ".join(f"{x * 1000:.0f}" for x in bare.per_round_p99)
+        + "   serve "
+        + " ".join(f"{x * 1000:.0f}" for x in serve.per_round_p99)
+        + f"   (median of per-round ratios {statistics.median(paired):.2f})"
+    )
     if bare.cpu_ms_per_request is not None and serve.cpu_ms_per_request is not None:
-        print(f"app process CPU while answering, per request: bare {bare.cpu_ms_per_request:.2f} ms, "
-              f"serve {serve.cpu_ms_per_request:.2f} ms ({serve.cpu_ms_per_request / bare.cpu_ms_per_request:.2f}x)")
-    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; "
-          "latency on a shared machine moves with it, CPU per request much less")
+        print(
+            f"app process CPU while answering, per request: bare {bare.cpu_ms_per_request:.2f} ms, "
+            f"serve {serve.cpu_ms_per_request:.2f} ms ({serve.cpu_ms_per_request / bare.cpu_ms_per_request:.2f}x)"
+        )
+    print(
+        f"load average (1 min) at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; "
+        "latency on a shared machine moves with it, CPU per request much less"
+    )
     print("serve p99 by kind, ms: " + ", ".join(f"{k} {v * 1000:.0f}" for k, v in serve.by_kind_p99.items()))
-    print(f"serve background: Preview gates of the started releases done {', '.join(f'{x:.1f}' for x in settled)}"
-          f" s after each burst; {slack_calls} Slack calls, {rejected} rejected by the stand-in; "
-          f"pending approval untouched by strangers: {'yes' if unchanged else 'NO'}")
+    print(
+        f"serve background: Preview gates of the started releases done {', '.join(f'{x:.1f}' for x in settled)}"
+        f" s after each burst; {slack_calls} Slack calls, {rejected} rejected by the stand-in; "
+        f"pending approval untouched by strangers: {'yes' if unchanged else 'NO'}"
+    )
     checks = {
         f"p99 ratio {ratio99:.2f} <= {TARGET_RATIO}": ratio99 <= TARGET_RATIO,
         f"max ack {max(bare.max, serve.max):.3f} s <= {TARGET_MAX_S:.0f} s": max(bare.max, serve.max) <= TARGET_MAX_S,
@@ -434,12 +489,24 @@ def report(bare: Summary, serve: Summary, args: argparse.Namespace, settled: lis
     for what, ok in checks.items():
         print(f"  {'PASS' if ok else 'FAIL'}  {what}")
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "requests": args.requests, "rounds": args.rounds, "starts": args.starts,
-            "bare": bare.__dict__, "serve": serve.__dict__, "ratio_p50": ratio50, "ratio_p99": ratio99,
-            "ratio_p99_median_of_rounds": statistics.median(paired), "loadavg_1m": os.getloadavg()[0],
-            "settled_s": settled, "pass": all(checks.values()),
-        }, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "requests": args.requests,
+                    "rounds": args.rounds,
+                    "starts": args.starts,
+                    "bare": bare.__dict__,
+                    "serve": serve.__dict__,
+                    "ratio_p50": ratio50,
+                    "ratio_p99": ratio99,
+                    "ratio_p99_median_of_rounds": statistics.median(paired),
+                    "loadavg_1m": os.getloadavg()[0],
+                    "settled_s": settled,
+                    "pass": all(checks.values()),
+                },
+                indent=2,
+            )
+        )
     return all(checks.values())
 
 
@@ -456,9 +523,16 @@ async def orchestrate(args: argparse.Namespace) -> int:
         for name in (n for names in starts for n in names):
             summer_hero(releases, name)
         # Production durations: nothing times out or escalates while the bursts run.
-        (work / "policy.yml").write_text(sample_policy(
-            reviewer=REVIEWER, backup=BACKUP, sre=SRE, sre_group=SRE_GROUP, product=PRODUCT,
-            product_backup=PRODUCT_BACKUP))
+        (work / "policy.yml").write_text(
+            sample_policy(
+                reviewer=REVIEWER,
+                backup=BACKUP,
+                sre=SRE,
+                sre_group=SRE_GROUP,
+                product=PRODUCT,
+                product_backup=PRODUCT_BACKUP,
+            )
+        )
 
         me = str(Path(__file__).resolve())
         slack_port, inspect_port, bare_port, serve_port = free_ports(4)
@@ -466,26 +540,47 @@ async def orchestrate(args: argparse.Namespace) -> int:
         inspect = f"http://127.0.0.1:{inspect_port}"
         children: list[Child] = []
         try:
-            children.append(await spawn("standin", [me, "--role", "standin", "--port", str(slack_port),
-                                                    "--inspect-port", str(inspect_port)],
-                                        port=inspect_port, ready_path="/bench/calls", workdir=work))
-            bare = await spawn("bare", [me, "--role", "bare", "--port", str(bare_port), "--slack-api", slack_api],
-                               port=bare_port, ready_path="/healthz", workdir=work)
+            children.append(
+                await spawn(
+                    "standin",
+                    [me, "--role", "standin", "--port", str(slack_port), "--inspect-port", str(inspect_port)],
+                    port=inspect_port,
+                    ready_path="/bench/calls",
+                    workdir=work,
+                )
+            )
+            bare = await spawn(
+                "bare",
+                [me, "--role", "bare", "--port", str(bare_port), "--slack-api", slack_api],
+                port=bare_port,
+                ready_path="/healthz",
+                workdir=work,
+            )
             children.append(bare)
             # The settings a deployment would set; cwd is the temp folder, so a developer's .env stays out.
             settings = {
-                "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack_api,
+                "SLACK_BOT_TOKEN": TOKEN,
+                "SLACK_SIGNING_SECRET": SECRET,
+                "SLACK_API_URL": slack_api,
                 "RELEASEGATE_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'releasegate.db'}",
-                "RELEASEGATE_POLICY": str(work / "policy.yml"), "RELEASEGATE_RELEASES_DIR": str(releases),
+                "RELEASEGATE_POLICY": str(work / "policy.yml"),
+                "RELEASEGATE_RELEASES_DIR": str(releases),
                 "RELEASEGATE_API_TOKEN": API_TOKEN,
             }
-            serve = await spawn("serve", ["-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(serve_port)],
-                                port=serve_port, ready_path="/healthz", workdir=work, env=settings)
+            serve = await spawn(
+                "serve",
+                ["-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(serve_port)],
+                port=serve_port,
+                ready_path="/healthz",
+                workdir=work,
+                env=settings,
+            )
             children.append(serve)
 
             async with aiohttp.ClientSession() as session:
                 await SlackUsers(f"{serve.base}/slack/events", SECRET, session).slash(
-                    REQUESTER, f"start {PENDING}", CHANNEL)
+                    REQUESTER, f"start {PENDING}", CHANNEL
+                )
             approval = await pending_approval(inspect)
             await settle(serve.base, [PENDING])
 
@@ -508,17 +603,28 @@ async def orchestrate(args: argparse.Namespace) -> int:
                     cpu = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
                     bursts[child.name].append(Burst(child.name, r + 1, samples, wall, cpu))
                     p99 = pct([s.seconds for s in samples], 99)
-                    print(f"round {r + 1} {child.name:5}: p99 {p99 * 1000:.0f} ms, burst answered in {wall:.2f} s"
-                          + (f", app CPU {cpu:.2f} s" if cpu is not None else ""), flush=True)
+                    print(
+                        f"round {r + 1} {child.name:5}: p99 {p99 * 1000:.0f} ms, burst answered in {wall:.2f} s"
+                        + (f", app CPU {cpu:.2f} s" if cpu is not None else ""),
+                        flush=True,
+                    )
                     if child is serve:
                         settled.append(await settle(serve.base, starts[r]))
 
             calls = await get_json(inspect, "/bench/calls")
             after = await get_json(inspect, "/bench/messages")
-            unchanged = any(find_button({"blocks": m["blocks"]}, "approve") for m in after
-                            if m["ts"] == approval["message"]["ts"])
-            ok = report(Summary.of("bare", bursts["bare"]), Summary.of("serve", bursts["serve"]), args, settled,
-                        calls["total"] - before, calls["rejected"], unchanged)
+            unchanged = any(
+                find_button({"blocks": m["blocks"]}, "approve") for m in after if m["ts"] == approval["message"]["ts"]
+            )
+            ok = report(
+                Summary.of("bare", bursts["bare"]),
+                Summary.of("serve", bursts["serve"]),
+                args,
+                settled,
+                calls["total"] - before,
+                calls["rejected"],
+                unchanged,
+            )
             return 0 if ok else 1
         finally:
             for child in reversed(children):

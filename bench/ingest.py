@@ -61,17 +61,46 @@ def make_items(n: int, seed: int = 1) -> list[dict[str, Any]]:
     counter_names = ("requests", "errors", "cache_hit", "cache_miss")
     for v in range(views):
         cohort = "canary" if arm[v] else "baseline"
-        base = {"release": RELEASE, "cohort": cohort, "region": REGIONS[region[v]], "page": "/summer",
-                "navigationType": "navigate"}
-        items.append({"name": "LCP", "value": round(float(lcp[v]), 1), "id": f"v4-{v}-lcp", "rating": "good",
-                      "delta": round(float(lcp[v]), 1), **base})
-        items.append({"name": "INP", "value": round(float(inp[v]), 1), "id": f"v4-{v}-inp", "rating": "good",
-                      "delta": round(float(inp[v]), 1), **base})
+        base = {
+            "release": RELEASE,
+            "cohort": cohort,
+            "region": REGIONS[region[v]],
+            "page": "/summer",
+            "navigationType": "navigate",
+        }
+        items.append(
+            {
+                "name": "LCP",
+                "value": round(float(lcp[v]), 1),
+                "id": f"v4-{v}-lcp",
+                "rating": "good",
+                "delta": round(float(lcp[v]), 1),
+                **base,
+            }
+        )
+        items.append(
+            {
+                "name": "INP",
+                "value": round(float(inp[v]), 1),
+                "id": f"v4-{v}-inp",
+                "rating": "good",
+                "delta": round(float(inp[v]), 1),
+                **base,
+            }
+        )
         if v % 10 == 0:
             name = counter_names[(v // 10) % 4]
             count = {"requests": 400, "errors": 1, "cache_hit": 380, "cache_miss": 20}[name]
-            items.append({"name": name, "value": count, "release": RELEASE, "cohort": cohort,
-                          "region": REGIONS[region[v]], "page": "/summer"})
+            items.append(
+                {
+                    "name": name,
+                    "value": count,
+                    "release": RELEASE,
+                    "cohort": cohort,
+                    "region": REGIONS[region[v]],
+                    "page": "/summer",
+                }
+            )
         if len(items) >= n:
             break
     return items[:n]
@@ -95,8 +124,12 @@ async def _serve_async(db_url: str, releases_dir: str, ready: Any) -> None:
     standin = SlackStandIn(bot_tokens=[BOT_TOKEN])
     await standin.start()
     settings = load_settings(
-        SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=standin.base_url,
-        RELEASEGATE_DATABASE_URL=db_url, RELEASEGATE_RELEASES_DIR=releases_dir, RELEASEGATE_API_TOKEN=API_TOKEN,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=standin.base_url,
+        RELEASEGATE_DATABASE_URL=db_url,
+        RELEASEGATE_RELEASES_DIR=releases_dir,
+        RELEASEGATE_API_TOKEN=API_TOKEN,
     )
     bot = await build_bot(settings, default_policy())
     runner = web.AppRunner(build_web_app(bot), access_log=None)
@@ -121,10 +154,12 @@ class Figures:
 
     def line(self) -> str:
         raw, http = self.samples / self.raw_s, self.samples / self.http_s
-        return (f"{self.backend:<8} {self.samples:>9,}  raw executemany {raw:>9,.0f}/s  "
-                f"HTTP {http:>9,.0f}/s  ({100 * http / raw:5.1f}% of raw)  "
-                f"load+evaluate_canary {self.load_s + self.eval_s:5.2f} s "
-                f"(load {self.load_s:.2f} s, gates {self.eval_s:.2f} s)")
+        return (
+            f"{self.backend:<8} {self.samples:>9,}  raw executemany {raw:>9,.0f}/s  "
+            f"HTTP {http:>9,.0f}/s  ({100 * http / raw:5.1f}% of raw)  "
+            f"load+evaluate_canary {self.load_s + self.eval_s:5.2f} s "
+            f"(load {self.load_s:.2f} s, gates {self.eval_s:.2f} s)"
+        )
 
 
 async def _raw_insert(db_url: str, rows_batches: list[list[tuple[Any, ...]]], concurrency: int) -> float:
@@ -171,9 +206,17 @@ async def _prepare(db_url: str) -> None:
     try:
         await upgrade(engine)
         await Store(engine).create_release(
-            name=RELEASE, title="ingestion benchmark", channel_id="C0BENCH", requested_by="U0BENCH",
-            bundle_dir=".", bundle={"images": []}, policy={}, phase="canary", state="observing",
-            now=datetime.now(UTC) - timedelta(hours=1))
+            name=RELEASE,
+            title="ingestion benchmark",
+            channel_id="C0BENCH",
+            requested_by="U0BENCH",
+            bundle_dir=".",
+            bundle={"images": []},
+            policy={},
+            phase="canary",
+            state="observing",
+            now=datetime.now(UTC) - timedelta(hours=1),
+        )
     finally:
         await engine.dispose()
 
@@ -237,7 +280,7 @@ def _rows_for(db_url: str, items: list[dict[str, Any]], batch: int) -> list[list
     received = store._ts(datetime.now(UTC))
     out = []
     for i in range(0, len(items), batch):
-        result = validate_batch(items[i:i + batch], None)
+        result = validate_batch(items[i : i + batch], None)
         out.append(store._rows(result.accepted, received, "rum"))
     return out
 
@@ -286,8 +329,15 @@ def _wait_for_port(server: Any, ready: Any) -> int:
     raise RuntimeError("the app did not start within 60 s")
 
 
-def run_backend(backend: str, db_url: str, items: list[dict[str, Any]], bodies: list[bytes], batch: int,
-                concurrency: int, workdir: Path) -> Figures:
+def run_backend(
+    backend: str,
+    db_url: str,
+    items: list[dict[str, Any]],
+    bodies: list[bytes],
+    batch: int,
+    concurrency: int,
+    workdir: Path,
+) -> Figures:
     asyncio.run(_prepare(db_url))
     raw_s = asyncio.run(_raw_insert(db_url, _rows_for(db_url, items, batch), concurrency))
 
@@ -318,14 +368,19 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     items = make_items(args.samples)
-    bodies = [json.dumps(items[i:i + args.batch]).encode() for i in range(0, len(items), args.batch)]
-    print(f"{len(items):,} samples in {len(bodies)} batches of {args.batch:,}, {args.concurrency} in flight",
-          file=sys.stderr)
+    bodies = [json.dumps(items[i : i + args.batch]).encode() for i in range(0, len(items), args.batch)]
+    print(
+        f"{len(items):,} samples in {len(bodies)} batches of {args.batch:,}, {args.concurrency} in flight",
+        file=sys.stderr,
+    )
     figures: list[Figures] = []
     with tempfile.TemporaryDirectory(prefix="rg-bench-ingest-") as tmp:
         work = Path(tmp)
-        figures.append(run_backend("sqlite", f"sqlite+aiosqlite:///{work / 'bench.db'}", items, bodies,
-                                   args.batch, args.concurrency, work))
+        figures.append(
+            run_backend(
+                "sqlite", f"sqlite+aiosqlite:///{work / 'bench.db'}", items, bodies, args.batch, args.concurrency, work
+            )
+        )
         if not args.no_postgres:
             made = asyncio.run(_postgres_database(args.postgres_url))
             if made is None:

@@ -64,8 +64,12 @@ async def _worker(url: str, worker_id: str, tick: float, out: Path) -> None:
     async def escalate(t: Timer) -> None:
         # As the lifecycle will: one transaction that records the escalation's message in the outbox.
         async with store.sessions.begin() as s:
-            await enqueue(s, f"escalate:{t.target_id}:dm", "chat.postMessage",
-                          {"channel": "U0BACKUP01", "text": f"request {t.target_id} needs a decision"})
+            await enqueue(
+                s,
+                f"escalate:{t.target_id}:dm",
+                "chat.postMessage",
+                {"channel": "U0BACKUP01", "text": f"request {t.target_id} needs a decision"},
+            )
         assert t.id is not None and t.claimed_at is not None
         fired.append((t.id, t.due_at.timestamp(), t.claimed_at.timestamp(), time.time()))
 
@@ -129,13 +133,21 @@ async def _seed(url: str, n: int, first_due: datetime, window: float) -> dict[in
     store = TimerStore(engine)
     now = datetime.now(UTC)
     rows = [
-        {"kind": KIND, "target_id": i, "key": None, "due_at": first_due + timedelta(seconds=window * i / n),
-         "state": "pending", "attempts": 0, "payload": {"request": i}, "created_at": now}
+        {
+            "kind": KIND,
+            "target_id": i,
+            "key": None,
+            "due_at": first_due + timedelta(seconds=window * i / n),
+            "state": "pending",
+            "attempts": 0,
+            "payload": {"request": i},
+            "created_at": now,
+        }
         for i in range(n)
     ]
     async with store.sessions.begin() as s:
         for start in range(0, n, 2000):
-            await s.execute(insert(Timer), rows[start:start + 2000])
+            await s.execute(insert(Timer), rows[start : start + 2000])
     async with store.sessions() as s:
         q = select(col(Timer.id), col(Timer.due_at))
         due = {int(i): d.timestamp() for i, d in (await s.execute(q)).all() if i is not None}
@@ -169,8 +181,11 @@ async def run(n: int, window: float, replicas: int, tick: float, db: str | None)
             procs = [
                 subprocess.Popen(
                     [sys.executable, "-m", "bench.timers", "--worker", url, f"replica-{i}", str(tick), str(outs[i])],
-                    cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                    cwd=REPO,
+                    env={**os.environ, "PYTHONPATH": str(REPO)},
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
                 )
                 for i in range(replicas)
             ]
@@ -218,11 +233,17 @@ async def run(n: int, window: float, replicas: int, tick: float, db: str | None)
         "timers": n,
         "window_s": window,
         "tick_s": tick,
-        "claim_lateness_s": {"p50": _pct(claim_late, 0.5), "p99": _pct(claim_late, 0.99),
-                             "max": max(claim_late, default=float("nan")),
-                             "mean": statistics.fmean(claim_late) if claim_late else float("nan")},
-        "done_lateness_s": {"p50": _pct(done_late, 0.5), "p99": _pct(done_late, 0.99),
-                            "max": max(done_late, default=float("nan"))},
+        "claim_lateness_s": {
+            "p50": _pct(claim_late, 0.5),
+            "p99": _pct(claim_late, 0.99),
+            "max": max(claim_late, default=float("nan")),
+            "mean": statistics.fmean(claim_late) if claim_late else float("nan"),
+        },
+        "done_lateness_s": {
+            "p50": _pct(done_late, 0.5),
+            "p99": _pct(done_late, 0.99),
+            "max": max(done_late, default=float("nan")),
+        },
         "late_over_2s": sum(1 for x in done_late if x > 2.0),
         "load_avg_1m": os.getloadavg()[0],
         "duplicates": duplicates,
@@ -239,8 +260,10 @@ def _print(r: dict[str, Any]) -> None:
     print(f"  lateness (claim − due):    p50 {c['p50']:.3f}s  p99 {c['p99']:.3f}s  max {c['max']:.3f}s")
     print(f"  lateness (handled − due):  p50 {d['p50']:.3f}s  p99 {d['p99']:.3f}s  max {d['max']:.3f}s")
     print(f"  handled more than 2 s late: {r['late_over_2s']}  (machine load average {r['load_avg_1m']:.1f})")
-    print(f"  duplicates {r['duplicates']}  misses {r['misses']}  not done in DB {r['not_done_in_db']}  "
-          f"extra outbox rows {r['outbox_rows_beyond_one_per_timer']}")
+    print(
+        f"  duplicates {r['duplicates']}  misses {r['misses']}  not done in DB {r['not_done_in_db']}  "
+        f"extra outbox rows {r['outbox_rows_beyond_one_per_timer']}"
+    )
     print(f"  fired per replica: {r['per_replica']}")
 
 
@@ -255,8 +278,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--window", type=float, default=60.0, help="seconds over which the timers fall due")
     ap.add_argument("--tick", type=float, default=1.0, help="the loop's tick_seconds")
     ap.add_argument("--replicas", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--db", help="a scratch database URL to use instead of a fresh Postgres database "
-                    "(its timers and outbox tables are emptied)")
+    ap.add_argument(
+        "--db",
+        help="a scratch database URL to use instead of a fresh Postgres database "
+        "(its timers and outbox tables are emptied)",
+    )
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--quick", action="store_true", help="2,000 timers over 10 s")
     args = ap.parse_args(argv)

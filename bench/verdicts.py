@@ -52,8 +52,9 @@ WINDOW = Window(T0, T0 + timedelta(minutes=30))
 NOW = WINDOW.end
 
 
-def kth_pairwise_differences(c: NDArray[np.float64], b: NDArray[np.float64],
-                             ks: NDArray[np.float64]) -> NDArray[np.float64]:
+def kth_pairwise_differences(
+    c: NDArray[np.float64], b: NDArray[np.float64], ks: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """The k-th smallest of all c_i − b_j (1-based, one per k) without forming the n1·n2 pairs.
 
     Bisection on d over count(c_i − b_j ≤ d), each count being one vectorised searchsorted.
@@ -71,8 +72,9 @@ def kth_pairwise_differences(c: NDArray[np.float64], b: NDArray[np.float64],
     return hi
 
 
-def kayenta_mw(canary: NDArray[np.float64], baseline: NDArray[np.float64], confidence: float = 0.98,
-               tolerance: float = 0.25) -> Status:
+def kayenta_mw(
+    canary: NDArray[np.float64], baseline: NDArray[np.float64], confidence: float = 0.98, tolerance: float = 0.25
+) -> Status:
     n1, n2 = len(canary), len(baseline)
     if n1 == 0 or n2 == 0:
         return Status.INCONCLUSIVE
@@ -113,8 +115,17 @@ def run_cell(cell: Cell) -> tuple[Cell, Counter[str], Counter[str], float]:
         seed = int(rng.integers(2**32))
         b = rng.lognormal(mu, cell.sigma, cell.n)
         c = rng.lognormal(mu_canary, cell.sigma, cell.n) + shift
-        r = evaluate_p75("lcp_p75", c, b, cfg, min_samples=policy.min_samples, observe=timedelta(minutes=30),
-                         window=WINDOW, now=NOW, seed=seed)
+        r = evaluate_p75(
+            "lcp_p75",
+            c,
+            b,
+            cfg,
+            min_samples=policy.min_samples,
+            observe=timedelta(minutes=30),
+            window=WINDOW,
+            now=NOW,
+            seed=seed,
+        )
         ours[r.status.value] += 1
         kayenta[kayenta_mw(c, b).value] += 1
     return cell, ours, kayenta, time.perf_counter() - t
@@ -127,32 +138,41 @@ def _rates(c: Counter[str], draws: int) -> str:
 def decision_quality(draws: int, median: float, workers: int, sizes: tuple[int, ...], model: str) -> list[str]:
     cells = [Cell(s, n, d, draws, median, model) for s in SIGMAS for n in sizes for d in DELTAS]
     how = "canary scaled" if model == "scale" else "canary = baseline + Δ"
-    print(f"lognormal LCP ({how}), baseline median {median:.0f} ms, {draws} draws per cell; "
-          "budget +150 ms, min_samples 1,000; rates in %")
-    print(f"{'σ':>5} {'n/arm':>6} {'Δp75':>6} {'p75 base':>9} | {'ours: pass  fail incon':>23} | "
-          f"{'Kayenta MW: pass  fail':>22}")
+    print(
+        f"lognormal LCP ({how}), baseline median {median:.0f} ms, {draws} draws per cell; "
+        "budget +150 ms, min_samples 1,000; rates in %"
+    )
+    print(
+        f"{'σ':>5} {'n/arm':>6} {'Δp75':>6} {'p75 base':>9} | {'ours: pass  fail incon':>23} | "
+        f"{'Kayenta MW: pass  fail':>22}"
+    )
     results: dict[tuple[float, int, float], tuple[Counter[str], Counter[str]]] = {}
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for cell, ours, kay, _secs in pool.map(run_cell, cells):
             results[(cell.sigma, cell.n, cell.delta)] = (ours, kay)
             p75_base = math.exp(math.log(median) + Z75 * cell.sigma)
-            print(f"{cell.sigma:5.2f} {cell.n:6d} {cell.delta:+6.0f} {p75_base:9.0f} | "
-                  f"{_rates(ours, draws):>23} | {_rates(kay, draws)[:11]:>22}", flush=True)
+            print(
+                f"{cell.sigma:5.2f} {cell.n:6d} {cell.delta:+6.0f} {p75_base:9.0f} | "
+                f"{_rates(ours, draws):>23} | {_rates(kay, draws)[:11]:>22}",
+                flush=True,
+            )
     checks: list[str] = []
     for sigma in (0.35, 0.5):
         if 1000 not in sizes:
             break
         fail0 = 100 * results[(sigma, 1000, 0.0)][0]["fail"] / draws
         fail300 = 100 * results[(sigma, 1000, 300.0)][0]["fail"] / draws
-        checks.append(f"σ={sigma}, n=1000: fail at Δ=0 {fail0:.1f}% (target ≤ 2%) "
-                      f"{'OK' if fail0 <= 2 else 'MISSED'}")
-        checks.append(f"σ={sigma}, n=1000: fail at Δ=+300 {fail300:.1f}% (target ≥ 95%) "
-                      f"{'OK' if fail300 >= 95 else 'MISSED'}")
+        checks.append(f"σ={sigma}, n=1000: fail at Δ=0 {fail0:.1f}% (target ≤ 2%) {'OK' if fail0 <= 2 else 'MISSED'}")
+        checks.append(
+            f"σ={sigma}, n=1000: fail at Δ=+300 {fail300:.1f}% (target ≥ 95%) {'OK' if fail300 >= 95 else 'MISSED'}"
+        )
     small = [n for n in sizes if n < 1000]
     passes = sum(results[(s, n, d)][0]["pass"] for s in SIGMAS for n in small for d in DELTAS)
     kay_passes = sum(results[(s, n, d)][1]["pass"] for s in SIGMAS for n in small for d in DELTAS)
-    checks.append(f"n below min_samples ({', '.join(map(str, small))}): ours passed {passes} times "
-                  f"(target 0) {'OK' if passes == 0 else 'MISSED'}; Kayenta-style passed {kay_passes}")
+    checks.append(
+        f"n below min_samples ({', '.join(map(str, small))}): ours passed {passes} times "
+        f"(target 0) {'OK' if passes == 0 else 'MISSED'}; Kayenta-style passed {kay_passes}"
+    )
     return checks
 
 
@@ -163,10 +183,14 @@ def evaluation_speed(total: int, repeats: int = 5) -> str:
 
     def arm(scale: float) -> CohortData:
         return CohortData(
-            vitals={"LCP": rng.lognormal(math.log(1000 * scale), 0.5, per),
-                    "INP": rng.lognormal(math.log(80 * scale), 0.6, per)},
-            regions={"eu": Counters(3_000_000, 900, 2_850_000, 150_000),
-                     "us": Counters(2_000_000, 500, 1_900_000, 100_000)},
+            vitals={
+                "LCP": rng.lognormal(math.log(1000 * scale), 0.5, per),
+                "INP": rng.lognormal(math.log(80 * scale), 0.6, per),
+            },
+            regions={
+                "eu": Counters(3_000_000, 900, 2_850_000, 150_000),
+                "us": Counters(2_000_000, 500, 1_900_000, 100_000),
+            },
         )
 
     data = CohortPair(arm(1.02), arm(1.0))
@@ -176,9 +200,11 @@ def evaluation_speed(total: int, repeats: int = 5) -> str:
         results = evaluate_canary(data, policy, WINDOW, NOW)
         times.append(time.perf_counter() - t)
     verdicts = ", ".join(f"{r.gate}={r.status.value}" for r in results)
-    return (f"evaluate_canary over {total:,} samples ({per:,} per metric per arm, 4 gates, "
-            f"10,000 resamples): best {min(times):.3f} s, median {statistics.median(times):.3f} s "
-            f"(target < 2 s) [{verdicts}]")
+    return (
+        f"evaluate_canary over {total:,} samples ({per:,} per metric per arm, 4 gates, "
+        f"10,000 resamples): best {min(times):.3f} s, median {statistics.median(times):.3f} s "
+        f"(target < 2 s) [{verdicts}]"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,14 +214,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="50 draws, for a smoke run")
     ap.add_argument("--speed-only", action="store_true")
-    ap.add_argument("--model", choices=("scale", "shift"), default="scale",
-                    help="scale: the canary lognormal is stretched (default); shift: a constant Δ is added")
+    ap.add_argument(
+        "--model",
+        choices=("scale", "shift"),
+        default="scale",
+        help="scale: the canary lognormal is stretched (default); shift: a constant Δ is added",
+    )
     ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     args = ap.parse_args(argv)
     draws = 50 if args.quick else args.draws
     t = time.perf_counter()
-    checks = [] if args.speed_only else decision_quality(draws, args.median_ms, args.workers,
-                                                               tuple(args.sizes), args.model)
+    checks = (
+        [] if args.speed_only else decision_quality(draws, args.median_ms, args.workers, tuple(args.sizes), args.model)
+    )
     print()
     for line in checks:
         print(line)

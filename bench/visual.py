@@ -115,8 +115,11 @@ def ensure_odiff() -> Path:
             raise SystemExit("bench: npm is needed to install odiff-bin")
         root.mkdir(parents=True, exist_ok=True)
         print(f"bench: installing {ODIFF_PACKAGE} into {root} …", file=sys.stderr)
-        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(root), ODIFF_PACKAGE],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--prefix", str(root), ODIFF_PACKAGE],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         found = sorted(root.glob("node_modules/@odiff/*/odiff"))
     if not found:
         raise SystemExit(f"bench: {ODIFF_PACKAGE} installed no native binary under {root}")
@@ -148,8 +151,12 @@ def median_time(fn: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
 
 def run_odiff(odiff: Path, base: Path, cand: Path) -> float:
     """odiff's changed fraction (anti-aliased pixels ignored, as ours), no diff image written."""
-    proc = subprocess.run([str(odiff), str(base), str(cand), "--parsable-stdout", "--antialiasing"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [str(odiff), str(base), str(cand), "--parsable-stdout", "--antialiasing"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode not in (0, 22):
         raise RuntimeError(f"odiff failed ({proc.returncode}): {proc.stderr or proc.stdout}")
     out = proc.stdout.strip()
@@ -237,7 +244,10 @@ def memory_child(kind: str, root: str, base: str, cand: str) -> None:
 def peak_extra_mb(kind: str, root: Path, base: str, cand: str) -> float:
     proc = subprocess.run(
         [sys.executable, "-m", "bench.visual", "--memory-child", kind, str(root), base, cand],
-        capture_output=True, text=True, check=True, cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
     )
     return float(json.loads(proc.stdout.strip().splitlines()[-1])["extra_mb"])
 
@@ -257,8 +267,7 @@ def write_bundle(root: Path, pairs: dict[str, tuple[str, str]], count: int) -> N
     images = []
     for i in range(count):
         base, cand = pairs[kinds[i % len(kinds)]]
-        images.append({"id": f"img-{i:02d}", "candidate": cand, "baseline": base,
-                       "alt": f"Benchmark image number {i}"})
+        images.append({"id": f"img-{i:02d}", "candidate": cand, "baseline": base, "alt": f"Benchmark image number {i}"})
     (root / "release.yml").write_text(yaml.safe_dump({"title": "bench", "images": images}))
 
 
@@ -301,19 +310,32 @@ def main(argv: list[str] | None = None) -> int:
                 full = median_time(lambda b=b, c=c: ours_full(work, b, c), args.repeat)
                 naive = median_time(lambda b=b, c=c: naive_full(work, b, c), args.naive_repeat)
                 f_odiff, f_ours, values = od[2], ratio[2], full[2]
-                rows.append([
-                    size, kind, f"{100 * f_ours:.3f}", f"{100 * f_odiff:.3f}",
-                    f"{100 * abs(f_ours - f_odiff):.3f}",
-                    _ms(ratio), _ms(od), _x(ratio, od), _ms(full), _ms(naive), _x(naive, full),
-                    f"{values['ssim']:.4f}", f"{values['delta_e_p95']:.2f}",
-                ])
+                rows.append(
+                    [
+                        size,
+                        kind,
+                        f"{100 * f_ours:.3f}",
+                        f"{100 * f_odiff:.3f}",
+                        f"{100 * abs(f_ours - f_odiff):.3f}",
+                        _ms(ratio),
+                        _ms(od),
+                        _x(ratio, od),
+                        _ms(full),
+                        _ms(naive),
+                        _x(naive, full),
+                        f"{values['ssim']:.4f}",
+                        f"{values['delta_e_p95']:.2f}",
+                    ]
+                )
                 print("  ".join(rows[-1]), file=sys.stderr)
             if w * h >= 12_000_000:
                 b, c = pairs["reencode+local"]
                 ours_mb = peak_extra_mb("ours", work, b, c)
                 naive_mb = peak_extra_mb("naive", work, b, c)
-                notes.append(f"peak extra memory at {size} (re-encode + local change, decode included): "
-                             f"full gate {ours_mb:.0f} MB, naive scikit-image {naive_mb:.0f} MB")
+                notes.append(
+                    f"peak extra memory at {size} (re-encode + local change, decode included): "
+                    f"full gate {ours_mb:.0f} MB, naive scikit-image {naive_mb:.0f} MB"
+                )
         if args.bundle and fhd_pairs:
             bundle = work / "bundle"
             bundle.mkdir()
@@ -322,8 +344,17 @@ def main(argv: list[str] | None = None) -> int:
                     (bundle / rel).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy(work / rel, bundle / rel)
             write_bundle(bundle, fhd_pairs, args.bundle)
-            cmd = [sys.executable, "-m", "bot.cli.gate", "gate", "preview", str(bundle), "--no-progress",
-                   "--json", str(work / "report.json")]
+            cmd = [
+                sys.executable,
+                "-m",
+                "bot.cli.gate",
+                "gate",
+                "preview",
+                str(bundle),
+                "--no-progress",
+                "--json",
+                str(work / "report.json"),
+            ]
             env = {**os.environ, "RELEASEGATE_POLICY": str(work / "no-policy.yml")}
 
             def run_cli(extra: tuple[str, ...] = ()) -> None:
@@ -349,8 +380,21 @@ def main(argv: list[str] | None = None) -> int:
                 f"{serial[1] / ods[1]:.2f}× CPU"
             )
 
-    header = ["size", "pair", "ours %", "odiff %", "Δ pts", "decode+ratio ms", "odiff ms", "vs odiff",
-              "full gate ms", "naive ms", "speed-up", "SSIM", "ΔE p95"]
+    header = [
+        "size",
+        "pair",
+        "ours %",
+        "odiff %",
+        "Δ pts",
+        "decode+ratio ms",
+        "odiff ms",
+        "vs odiff",
+        "full gate ms",
+        "naive ms",
+        "speed-up",
+        "SSIM",
+        "ΔE p95",
+    ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print("  ".join(h.ljust(wd) for h, wd in zip(header, widths, strict=True)))
     for r in rows:

@@ -212,8 +212,9 @@ def build_web_app(bot: Bot) -> web.Application:
 
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
-    ctx = HttpContext(bot.settings, bot.store, bot.engine, bot.lifecycle.clock,
-                      partial(is_auditor, bot.slack, bot.lifecycle.policy))
+    ctx = HttpContext(
+        bot.settings, bot.store, bot.engine, bot.lifecycle.clock, partial(is_auditor, bot.slack, bot.lifecycle.policy)
+    )
     api.add_routes(app, ctx)
     inspector.add_routes(app, ctx)  # audit inspector: /inspector pages (bot/http/inspector)
     return app

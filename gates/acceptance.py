@@ -60,14 +60,24 @@ def apply_acceptances(results: Sequence[GateResult], acceptances: Sequence[Accep
             status = Status.WARN if remaining else Status.PASS
         else:
             status = r.status
-        out.append(replace(
-            r,
-            status=status,
-            summary=f"{r.summary} ({len(accepted)} accepted with a reason)",
-            measured=float(counted_now),
-            values={**r.values, "counted": counted_now, "accepted": len(accepted)},
-            evidence={**r.evidence, "accepted": [
-                {"finding": finding_key(f), "by": reasons[finding_key(f)].by,
-                 "reason": reasons[finding_key(f)].reason} for f in accepted]},
-        ))
+        out.append(
+            replace(
+                r,
+                status=status,
+                summary=f"{r.summary} ({len(accepted)} accepted with a reason)",
+                measured=float(counted_now),
+                values={**r.values, "counted": counted_now, "accepted": len(accepted)},
+                evidence={
+                    **r.evidence,
+                    "accepted": [
+                        {
+                            "finding": finding_key(f),
+                            "by": reasons[finding_key(f)].by,
+                            "reason": reasons[finding_key(f)].reason,
+                        }
+                        for f in accepted
+                    ],
+                },
+            )
+        )
     return out

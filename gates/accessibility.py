@@ -40,6 +40,7 @@ _PLACEHOLDER = frozenset(
      "banner", "hero", "hero image", "logo", "icon", "spacer", "null", "none", "n/a", "-", "."}
 )  # fmt: skip
 
+
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
@@ -193,9 +194,7 @@ def check_alt(subject: ImageSubject, config: AccessibilityConfig) -> list[Findin
             )
         )
     elif len(alt.strip()) < config.min_alt_length:
-        out.append(
-            finding("too_short", "warning", f"alt text is {len(alt.strip())} characters; too short to describe")
-        )
+        out.append(finding("too_short", "warning", f"alt text is {len(alt.strip())} characters; too short to describe"))
     if spec.locale:
         why = locale_mismatch(alt, spec.locale)
         if why:

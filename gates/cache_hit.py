@@ -35,16 +35,31 @@ def evaluate_cache_hit(
         "rate_lower": lo,
         "rate_upper": hi,
     }
-    evidence: dict[str, Any] = {**values, "min_rate": floor, "min_lookups": min_lookups,
-                                "bounds": "Clopper-Pearson, one-sided 95%", "window": window.to_dict()}
+    evidence: dict[str, Any] = {
+        **values,
+        "min_rate": floor,
+        "min_lookups": min_lookups,
+        "bounds": "Clopper-Pearson, one-sided 95%",
+        "window": window.to_dict(),
+    }
 
     def result(status: Status, summary: str) -> GateResult:
-        return GateResult(gate=gate, status=status, summary=summary, measured=rate, threshold=floor,
-                          unit="ratio", values=values, evidence=evidence)
+        return GateResult(
+            gate=gate,
+            status=status,
+            summary=summary,
+            measured=rate,
+            threshold=floor,
+            unit="ratio",
+            values=values,
+            evidence=evidence,
+        )
 
     base = "n/a" if baseline.hit_rate is None else f"{baseline.hit_rate:.1%}"
-    head = (f"CDN hit rate {'n/a' if rate is None else f'{rate:.1%}'} "
-            f"({canary.cache_hit:,}/{canary.lookups:,}), baseline {base}, minimum {floor:.1%}")
+    head = (
+        f"CDN hit rate {'n/a' if rate is None else f'{rate:.1%}'} "
+        f"({canary.cache_hit:,}/{canary.lookups:,}), baseline {base}, minimum {floor:.1%}"
+    )
     if canary.lookups < min_lookups:
         return result(Status.INCONCLUSIVE, f"too few cache lookups ({canary.lookups:,} < {min_lookups:,}); {head}")
     assert rate is not None

@@ -23,8 +23,9 @@ _NOT_TRAFFIC_GATES = frozenset({"brand"})
 
 
 def _unimplemented(name: str) -> GateResult:
-    return GateResult(gate=name, status=Status.INCONCLUSIVE,
-                      summary=f"{name} is enabled in the policy but has no implementation yet")
+    return GateResult(
+        gate=name, status=Status.INCONCLUSIVE, summary=f"{name} is enabled in the policy but has no implementation yet"
+    )
 
 
 def evaluate_canary(
@@ -45,16 +46,31 @@ def evaluate_canary(
             continue
         if name in GATE_METRIC:
             metric = GATE_METRIC[name]
-            out.append(evaluate_p75(name, data.canary.values(metric), data.baseline.values(metric), cfg,
-                                    min_samples=policy.min_samples, observe=observe, window=window,
-                                    now=now, seed=seed, resamples=resamples,
-                                    source=data.sources.get(metric, "rum")))
+            out.append(
+                evaluate_p75(
+                    name,
+                    data.canary.values(metric),
+                    data.baseline.values(metric),
+                    cfg,
+                    min_samples=policy.min_samples,
+                    observe=observe,
+                    window=window,
+                    now=now,
+                    seed=seed,
+                    resamples=resamples,
+                    source=data.sources.get(metric, "rum"),
+                )
+            )
         elif name == "error_budget":
-            out.append(evaluate_error_budget(canary_counts, baseline_counts, cfg,
-                                             min_requests=policy.min_samples, window=window))
+            out.append(
+                evaluate_error_budget(
+                    canary_counts, baseline_counts, cfg, min_requests=policy.min_samples, window=window
+                )
+            )
         elif name == "cache_hit":
-            out.append(evaluate_cache_hit(canary_counts, baseline_counts, cfg,
-                                          min_lookups=policy.min_samples, window=window))
+            out.append(
+                evaluate_cache_hit(canary_counts, baseline_counts, cfg, min_lookups=policy.min_samples, window=window)
+            )
         else:
             out.append(_unimplemented(name))
     return out
@@ -77,8 +93,11 @@ def evaluate_global(
         if cfg is None or name in _NOT_TRAFFIC_GATES:
             continue
         if name == "regional_error_rate":
-            out.append(evaluate_regional(data.canary.regions, cfg, window=window,
-                                         baseline_regions=data.baseline.regions or None))
+            out.append(
+                evaluate_regional(
+                    data.canary.regions, cfg, window=window, baseline_regions=data.baseline.regions or None
+                )
+            )
         else:
             out.append(_unimplemented(name))
     return out

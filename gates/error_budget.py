@@ -102,36 +102,49 @@ def evaluate_error_budget(
     }
 
     def result(status: Status, summary: str) -> GateResult:
-        return GateResult(gate=gate, status=status, summary=summary, measured=rate_c, threshold=cap,
-                          unit="ratio", values=values, evidence=evidence)
+        return GateResult(
+            gate=gate,
+            status=status,
+            summary=summary,
+            measured=rate_c,
+            threshold=cap,
+            unit="ratio",
+            values=values,
+            evidence=evidence,
+        )
 
     for arm, c in (("canary", canary), ("baseline", baseline)):
         if c.errors > c.requests:
-            return result(Status.INCONCLUSIVE,
-                          f"{arm} reports more errors ({c.errors:,}) than requests ({c.requests:,}): "
-                          "check the metrics source")
-    short = [f"{arm} {c.requests:,}" for arm, c in (("canary", canary), ("baseline", baseline))
-             if c.requests < min_requests]
-    head = (f"canary error rate {_pct(rate_c)} ({canary.errors:,}/{canary.requests:,}) vs baseline "
-            f"{_pct(rate_b)}, cap {_pct(cap)}")
+            return result(
+                Status.INCONCLUSIVE,
+                f"{arm} reports more errors ({c.errors:,}) than requests ({c.requests:,}): check the metrics source",
+            )
+    short = [
+        f"{arm} {c.requests:,}" for arm, c in (("canary", canary), ("baseline", baseline)) if c.requests < min_requests
+    ]
+    head = (
+        f"canary error rate {_pct(rate_c)} ({canary.errors:,}/{canary.requests:,}) vs baseline "
+        f"{_pct(rate_b)}, cap {_pct(cap)}"
+    )
     if short:
         return result(Status.INCONCLUSIVE, f"too few requests ({', '.join(short)} < {min_requests:,}); {head}")
     assert rate_c is not None and rate_b is not None
     worse = test.p_greater < ALPHA
     over_cap = lo > cap
     if over_cap and not worse and rate_b > cap:
-        return result(Status.INCONCLUSIVE,
-                      f"both arms are over the cap and the canary is no worse than the baseline "
-                      f"(p={test.p_greater:.3g}): likely not this release; {head}")
+        return result(
+            Status.INCONCLUSIVE,
+            f"both arms are over the cap and the canary is no worse than the baseline "
+            f"(p={test.p_greater:.3g}): likely not this release; {head}",
+        )
     if over_cap:
         return result(Status.FAIL, f"over the error budget: {head}")
     if worse and rate_c > cap:
-        return result(Status.FAIL,
-                      f"more errors than baseline (p={test.p_greater:.2g}) and over the cap: {head}")
+        return result(Status.FAIL, f"more errors than baseline (p={test.p_greater:.2g}) and over the cap: {head}")
     if worse:
-        return result(Status.WARN,
-                      f"more errors than baseline (p={test.p_greater:.2g}) but within the cap: {head}")
+        return result(Status.WARN, f"more errors than baseline (p={test.p_greater:.2g}) but within the cap: {head}")
     if hi <= cap:
         return result(Status.PASS, head)
-    return result(Status.INCONCLUSIVE,
-                  f"cannot yet tell whether the rate is under the cap (upper bound {_pct(hi)}): {head}")
+    return result(
+        Status.INCONCLUSIVE, f"cannot yet tell whether the rate is under the cap (upper bound {_pct(hi)}): {head}"
+    )

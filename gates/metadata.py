@@ -15,9 +15,7 @@ from gates.sensitivity import counted, severity_counts
 from gates.subject import ImageFacts, ImageSubject
 
 # Text fields that name a person (photographer, camera owner); Copyright is a legal notice, not a leak.
-PERSONAL_TEXT_FIELDS = frozenset(
-    {"Artist", "XPAuthor", "xmp:dc:creator", "iptc:by-line", "iptc:contact", "png:Author"}
-)
+PERSONAL_TEXT_FIELDS = frozenset({"Artist", "XPAuthor", "xmp:dc:creator", "iptc:by-line", "iptc:contact", "png:Author"})
 # Flags from the loader that identify a device or place.
 PERSONAL_FLAGS: Mapping[str, str] = {
     "camera_serial": "camera body serial number",

@@ -252,8 +252,9 @@ def _number(item: Mapping[str, Any], key: str) -> float:
     return f
 
 
-def _vital(item: Mapping[str, Any], name: VitalName, release: str, cohort: CohortName, region: str,
-           page: str | None) -> MetricSample:
+def _vital(
+    item: Mapping[str, Any], name: VitalName, release: str, cohort: CohortName, region: str, page: str | None
+) -> MetricSample:
     value = _number(item, "value")
     if value < 0:
         raise _Reject(f"{name} value must be ≥ 0, got {value:g}", "value")
@@ -267,8 +268,9 @@ def _vital(item: Mapping[str, Any], name: VitalName, release: str, cohort: Cohor
     return MetricSample(name, value, ident, release, cohort, region, page, rating, delta, nav)
 
 
-def _counter(item: Mapping[str, Any], name: CounterName, release: str, cohort: CohortName, region: str,
-             page: str | None) -> CounterSample:
+def _counter(
+    item: Mapping[str, Any], name: CounterName, release: str, cohort: CohortName, region: str, page: str | None
+) -> CounterSample:
     value = _number(item, "value")
     if value < 0:
         raise _Reject(f"{name} count must be ≥ 0, got {value:g}", "value")

@@ -54,6 +54,7 @@ class RequestState(StrEnum):
     DECIDED = "decided"
     SUPERSEDED = "superseded"
 
+
 # The same set as plain values, in a fixed order, for SQL (``NOT IN (…)``, the partial unique index).
 TERMINAL_VALUES: tuple[str, ...] = tuple(sorted(s.value for s in TERMINAL))
 

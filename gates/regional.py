@@ -34,27 +34,44 @@ def evaluate_regional(
         c = regions[name]
         lo, hi = proportion_bounds(c.errors, c.requests)
         rate = c.error_rate
-        row: dict[str, Any] = {"requests": c.requests, "errors": c.errors, "error_rate": rate,
-                               "rate_lower": lo, "rate_upper": hi}
+        row: dict[str, Any] = {
+            "requests": c.requests,
+            "errors": c.errors,
+            "error_rate": rate,
+            "rate_lower": lo,
+            "rate_upper": hi,
+        }
         if baseline_regions is not None and name in baseline_regions:
             row["baseline_error_rate"] = baseline_regions[name].error_rate
         per_region[name] = row
         if rate is not None and rate > cap:
             (over if lo > cap else watch).append(name)
-    worst_rate = max((r["error_rate"] for r in per_region.values() if r["error_rate"] is not None),
-                     default=None)
-    values: dict[str, Any] = {"regions": per_region, "over_cap": over, "watch": watch,
-                              "worst_error_rate": worst_rate}
-    evidence: dict[str, Any] = {**values, "max_rate": cap, "bounds": "Clopper-Pearson, one-sided 95%",
-                                "window": window.to_dict()}
+    worst_rate = max((r["error_rate"] for r in per_region.values() if r["error_rate"] is not None), default=None)
+    values: dict[str, Any] = {"regions": per_region, "over_cap": over, "watch": watch, "worst_error_rate": worst_rate}
+    evidence: dict[str, Any] = {
+        **values,
+        "max_rate": cap,
+        "bounds": "Clopper-Pearson, one-sided 95%",
+        "window": window.to_dict(),
+    }
 
     def result(status: Status, summary: str) -> GateResult:
-        return GateResult(gate=gate, status=status, summary=summary, measured=worst_rate, threshold=cap,
-                          unit="ratio", values=values, evidence=evidence)
+        return GateResult(
+            gate=gate,
+            status=status,
+            summary=summary,
+            measured=worst_rate,
+            threshold=cap,
+            unit="ratio",
+            values=values,
+            evidence=evidence,
+        )
 
     def describe(names: list[str]) -> str:
-        return ", ".join(f"{n} {per_region[n]['error_rate']:.2%} ({per_region[n]['errors']:,}/"
-                         f"{per_region[n]['requests']:,})" for n in names)
+        return ", ".join(
+            f"{n} {per_region[n]['error_rate']:.2%} ({per_region[n]['errors']:,}/{per_region[n]['requests']:,})"
+            for n in names
+        )
 
     total = sum(c.requests for c in regions.values())
     if total == 0:
@@ -62,9 +79,9 @@ def evaluate_regional(
     if over:
         return result(Status.FAIL, f"over the {cap:.2%} error cap: {describe(over)}")
     if watch:
-        return result(Status.INCONCLUSIVE,
-                      f"above the {cap:.2%} cap but not yet significantly: {describe(watch)}")
+        return result(Status.INCONCLUSIVE, f"above the {cap:.2%} cap but not yet significantly: {describe(watch)}")
     quiet = [n for n, c in regions.items() if c.requests == 0]
     note = f" (no traffic yet: {', '.join(sorted(quiet))})" if quiet else ""
-    return result(Status.PASS, f"all {len(regions) - len(quiet)} regions under the {cap:.2%} cap, worst "
-                               f"{worst_rate:.2%}{note}")
+    return result(
+        Status.PASS, f"all {len(regions) - len(quiet)} regions under the {cap:.2%} cap, worst {worst_rate:.2%}{note}"
+    )

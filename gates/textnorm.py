@@ -53,7 +53,7 @@ _MAX_FORMS = 16
 _APOSTROPHES = {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\uff07": "'"}
 
 # Sentence punctuation ends a phrase: "no risk. Free delivery" must not read as "risk free".
-_HARD_BREAK = set(".,;:!?()[]{}\"/\\|\n\r\t") | {"…", "«", "»", "“", "”", "•"}
+_HARD_BREAK = set('.,;:!?()[]{}"/\\|\n\r\t') | {"…", "«", "»", "“", "”", "•"}
 _ONE_LETTER_WORDS = "aio"
 _SPACED_GAP = re.compile(r"^[\s.\-_*·•+~/|,]{1,2}$")
 

@@ -79,8 +79,9 @@ def p75(sorted_values: FloatArray) -> float:
     return float(sorted_values[order_index(len(sorted_values)) - 1])
 
 
-def resample_quantile(sorted_values: FloatArray, rng: np.random.Generator, resamples: int,
-                      q: float = QUANTILE) -> FloatArray:
+def resample_quantile(
+    sorted_values: FloatArray, rng: np.random.Generator, resamples: int, q: float = QUANTILE
+) -> FloatArray:
     """``resamples`` draws of the bootstrap distribution of the q-quantile (see module docstring)."""
     n = len(sorted_values)
     m = order_index(n, q)
@@ -104,8 +105,9 @@ class DiffInterval:
     upper: float  # one-sided 95% upper bound
 
 
-def p75_difference(canary_sorted: FloatArray, baseline_sorted: FloatArray, *, seed: int,
-                   resamples: int) -> DiffInterval:
+def p75_difference(
+    canary_sorted: FloatArray, baseline_sorted: FloatArray, *, seed: int, resamples: int
+) -> DiffInterval:
     """p75(canary) − p75(baseline) with its one-sided 95% bounds; both inputs sorted, non-empty."""
     # Both arms come from one seeded generator, in a fixed order, so a re-run reproduces the
     # interval bit for bit.
@@ -197,8 +199,16 @@ def evaluate_p75(
     label = "" if source == "rum" else f"{source} samples: "
 
     def result(status: Status, summary: str, measured: float | None = None) -> GateResult:
-        return GateResult(gate=gate, status=status, summary=label + summary, measured=measured,
-                          threshold=threshold, unit=unit, values=values, evidence=evidence)
+        return GateResult(
+            gate=gate,
+            status=status,
+            summary=label + summary,
+            measured=measured,
+            threshold=threshold,
+            unit=unit,
+            values=values,
+            evidence=evidence,
+        )
 
     if len(c) == 0 or len(b) == 0:
         missing = " and ".join(arm for arm, a in (("canary", c), ("baseline", b)) if len(a) == 0)
@@ -219,18 +229,22 @@ def evaluate_p75(
     values.update(stats)
     evidence.update(stats)
     interval = f"95% bounds {_fmt(iv.lower, unit)} … {_fmt(iv.upper, unit)}"
-    head = (f"{metric} p75 {_fmt(iv.p75_canary, unit)} vs baseline {_fmt(iv.p75_baseline, unit)}: "
-            f"{iv.diff:+,.0f} ms ({interval}; budget +{threshold:,.0f} ms)")
+    head = (
+        f"{metric} p75 {_fmt(iv.p75_canary, unit)} vs baseline {_fmt(iv.p75_baseline, unit)}: "
+        f"{iv.diff:+,.0f} ms ({interval}; budget +{threshold:,.0f} ms)"
+    )
 
     short = [arm for arm, a in (("canary", c), ("baseline", b)) if len(a) < min_samples]
     if short:
         counts = ", ".join(f"{arm} {len(c) if arm == 'canary' else len(b):,}" for arm in short)
-        return result(Status.INCONCLUSIVE,
-                      f"too few samples ({counts} < {min_samples:,} per arm); {head}", iv.diff)
+        return result(Status.INCONCLUSIVE, f"too few samples ({counts} < {min_samples:,} per arm); {head}", iv.diff)
     if observed < observe:
-        return result(Status.INCONCLUSIVE,
-                      f"observed {format_duration(observed) if observed.total_seconds() >= 1 else '0s'} "
-                      f"of {format_duration(observe)}; {head}", iv.diff)
+        return result(
+            Status.INCONCLUSIVE,
+            f"observed {format_duration(observed) if observed.total_seconds() >= 1 else '0s'} "
+            f"of {format_duration(observe)}; {head}",
+            iv.diff,
+        )
     if iv.upper < threshold:
         return result(Status.PASS, head, iv.diff)
     if iv.lower > threshold:

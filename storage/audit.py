@@ -156,8 +156,10 @@ class EncodingCheck:
             return None
         if version == 1:
             if self.first_v2 is not None:
-                return (f"hashed with the old v1 encoding after entry {self.first_v2} already used v2: the "
-                        "encoding only moves forward (v1 to v2), never back (entry rewritten or inserted)")
+                return (
+                    f"hashed with the old v1 encoding after entry {self.first_v2} already used v2: the "
+                    "encoding only moves forward (v1 to v2), never back (entry rewritten or inserted)"
+                )
             return None
         return "content does not match its hash (entry edited)"
 

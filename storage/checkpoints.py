@@ -61,8 +61,13 @@ class Checkpoint:
     signature: str  # base64 of the 64-byte Ed25519 signature
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "head_hash": self.head_hash, "signed_at": self.signed_at,
-                "key_id": self.key_id, "signature": self.signature}
+        return {
+            "seq": self.seq,
+            "head_hash": self.head_hash,
+            "signed_at": self.signed_at,
+            "key_id": self.key_id,
+            "signature": self.signature,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Checkpoint:
@@ -75,8 +80,9 @@ class Checkpoint:
 
 
 def signed_message(seq: int, head_hash: str, signed_at: str, key_id: str) -> bytes:
-    return CHECKPOINT_TAG + canonical_json({"seq": seq, "head_hash": head_hash, "signed_at": signed_at,
-                                            "key_id": key_id})
+    return CHECKPOINT_TAG + canonical_json(
+        {"seq": seq, "head_hash": head_hash, "signed_at": signed_at, "key_id": key_id}
+    )
 
 
 # -- keys ----------------------------------------------------------------------------------
@@ -202,21 +208,33 @@ def verify_log(
     for e in entries:
         seq = int(e["seq"])
         if seq > expected:
-            problems.append(ChainProblem(expected, f"missing: the chain jumps from {expected - 1} to {seq} "
-                                                   "(entry deleted)"))
+            problems.append(
+                ChainProblem(expected, f"missing: the chain jumps from {expected - 1} to {seq} (entry deleted)")
+            )
             break
         if seq < expected:
-            problems.append(ChainProblem(seq, f"out of order: entry {seq} appears after {expected - 1} "
-                                              "(entries reordered or duplicated)"))
+            problems.append(
+                ChainProblem(
+                    seq, f"out of order: entry {seq} appears after {expected - 1} (entries reordered or duplicated)"
+                )
+            )
             break
         if e["prev_hash"] != prev:
             if seq >= 2 and by_seq.get(seq - 2) == e["prev_hash"]:
                 # This entry still links to the one two back: the one in between was slipped in.
-                problems.append(ChainProblem(seq - 1, f"inserted: entry {seq - 1} is not part of the chain "
-                                                      f"(entry {seq} links to {seq - 2})"))
+                problems.append(
+                    ChainProblem(
+                        seq - 1, f"inserted: entry {seq - 1} is not part of the chain (entry {seq} links to {seq - 2})"
+                    )
+                )
             else:
-                problems.append(ChainProblem(seq, "prev_hash does not match the entry before it "
-                                                  "(an entry was deleted, inserted or reordered here)"))
+                problems.append(
+                    ChainProblem(
+                        seq,
+                        "prev_hash does not match the entry before it "
+                        "(an entry was deleted, inserted or reordered here)",
+                    )
+                )
             break
         reason = encoding.problem(e)
         if reason is not None:
@@ -234,18 +252,31 @@ def verify_log(
                 problems.append(ChainProblem(cp.seq, f"checkpoint at {cp.seq} is signed by unknown key {cp.key_id}"))
                 continue
             if not signature_valid(cp, key):
-                problems.append(ChainProblem(cp.seq, f"checkpoint at {cp.seq} has an invalid signature "
-                                                     "(checkpoint forged or altered)"))
+                problems.append(
+                    ChainProblem(
+                        cp.seq, f"checkpoint at {cp.seq} has an invalid signature (checkpoint forged or altered)"
+                    )
+                )
                 continue
         if cp.seq < first_seq:
             continue
         if cp.seq > last and not problems:
-            problems.append(ChainProblem(last + 1, f"missing: the chain ends at {last} but the checkpoint signed "
-                                                   f"{cp.signed_at} covers up to {cp.seq} (tail truncated)"))
+            problems.append(
+                ChainProblem(
+                    last + 1,
+                    f"missing: the chain ends at {last} but the checkpoint signed "
+                    f"{cp.signed_at} covers up to {cp.seq} (tail truncated)",
+                )
+            )
         elif cp.seq in by_seq and by_seq[cp.seq] != cp.head_hash:
-            problems.append(ChainProblem(cp.seq, f"hash differs from the checkpoint signed {cp.signed_at}: "
-                                                 f"an entry at or before {cp.seq} was rewritten and the chain "
-                                                 "recomputed"))
+            problems.append(
+                ChainProblem(
+                    cp.seq,
+                    f"hash differs from the checkpoint signed {cp.signed_at}: "
+                    f"an entry at or before {cp.seq} was rewritten and the chain "
+                    "recomputed",
+                )
+            )
     return min(problems, key=lambda p: p.seq) if problems else None
 
 
@@ -266,8 +297,11 @@ class CheckpointStore:
 
     async def head(self) -> Head | None:
         async with self.sessions() as s:
-            q = select(col(AuditEvent.seq), col(AuditEvent.hash), col(AuditEvent.at)) \
-                .order_by(desc(col(AuditEvent.seq))).limit(1)
+            q = (
+                select(col(AuditEvent.seq), col(AuditEvent.hash), col(AuditEvent.at))
+                .order_by(desc(col(AuditEvent.seq)))
+                .limit(1)
+            )
             row = (await s.execute(q)).first()
         return Head(int(row[0]), str(row[1]), row[2]) if row else None
 
@@ -278,16 +312,26 @@ class CheckpointStore:
 
     async def latest(self) -> AuditCheckpointRow | None:
         async with self.sessions() as s:
-            q = select(AuditCheckpointRow).order_by(desc(col(AuditCheckpointRow.seq)),
-                                                    desc(col(AuditCheckpointRow.id))).limit(1)
+            q = (
+                select(AuditCheckpointRow)
+                .order_by(desc(col(AuditCheckpointRow.seq)), desc(col(AuditCheckpointRow.id)))
+                .limit(1)
+            )
             return (await s.execute(q)).scalars().first()
 
     async def add(self, cp: Checkpoint, signed_at: datetime) -> bool:
         """False when another replica already signed this head with this key."""
         try:
             async with self.sessions.begin() as s:
-                s.add(AuditCheckpointRow(seq=cp.seq, head_hash=cp.head_hash, signed_at=signed_at,
-                                         key_id=cp.key_id, signature=cp.signature))
+                s.add(
+                    AuditCheckpointRow(
+                        seq=cp.seq,
+                        head_hash=cp.head_hash,
+                        signed_at=signed_at,
+                        key_id=cp.key_id,
+                        signature=cp.signature,
+                    )
+                )
         except IntegrityError:
             return False
         return True
@@ -295,5 +339,6 @@ class CheckpointStore:
     async def all(self) -> list[Checkpoint]:
         async with self.sessions() as s:
             rows = (await s.execute(select(AuditCheckpointRow).order_by(col(AuditCheckpointRow.seq)))).scalars().all()
-        return [Checkpoint(r.seq, r.head_hash, format_at(r.signed_at.astimezone(UTC)), r.key_id, r.signature)
-                for r in rows]
+        return [
+            Checkpoint(r.seq, r.head_hash, format_at(r.signed_at.astimezone(UTC)), r.key_id, r.signature) for r in rows
+        ]

@@ -108,49 +108,85 @@ class EvidenceStore:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
-    async def add_artifacts(self, release_id: int, phase_run_id: int, items: Sequence[tuple[str, str, str, int]],
-                            now: datetime) -> None:
+    async def add_artifacts(
+        self, release_id: int, phase_run_id: int, items: Sequence[tuple[str, str, str, int]], now: datetime
+    ) -> None:
         """``items``: (filename, title, sha256, size)."""
         if not items:
             return
         async with self.sessions.begin() as s:
             for filename, title, digest, size in items:
-                s.add(ArtifactRecord(release_id=release_id, phase_run_id=phase_run_id, filename=filename,
-                                     title=title, sha256=digest, size=size, created_at=now))
+                s.add(
+                    ArtifactRecord(
+                        release_id=release_id,
+                        phase_run_id=phase_run_id,
+                        filename=filename,
+                        title=title,
+                        sha256=digest,
+                        size=size,
+                        created_at=now,
+                    )
+                )
 
     async def artifacts(self, phase_run_id: int) -> list[ArtifactRecord]:
         async with self.sessions() as s:
-            q = select(ArtifactRecord).where(col(ArtifactRecord.phase_run_id) == phase_run_id) \
+            q = (
+                select(ArtifactRecord)
+                .where(col(ArtifactRecord.phase_run_id) == phase_run_id)
                 .order_by(col(ArtifactRecord.id))
+            )
             return list((await s.execute(q)).scalars().all())
 
     async def release_artifacts(self, release_id: int) -> list[ArtifactRecord]:
         async with self.sessions() as s:
-            q = select(ArtifactRecord).where(col(ArtifactRecord.release_id) == release_id) \
+            q = (
+                select(ArtifactRecord)
+                .where(col(ArtifactRecord.release_id) == release_id)
                 .order_by(col(ArtifactRecord.id))
+            )
             return list((await s.execute(q)).scalars().all())
 
     async def history(self, name: str) -> ReleaseHistory:
         async with self.sessions() as s:
-            attempts = list((await s.execute(
-                select(Release).where(col(Release.name) == name).order_by(col(Release.attempt)))).scalars().all())
+            attempts = list(
+                (await s.execute(select(Release).where(col(Release.name) == name).order_by(col(Release.attempt))))
+                .scalars()
+                .all()
+            )
             ids = [a.id for a in attempts if a.id is not None]
             runs: dict[int, list[PhaseRun]] = {i: [] for i in ids}
             decisions: dict[int, list[Decision]] = {i: [] for i in ids}
             if ids:
-                for r in (await s.execute(select(PhaseRun).where(col(PhaseRun.release_id).in_(ids))
-                                          .order_by(col(PhaseRun.id)))).scalars().all():
+                for r in (
+                    (
+                        await s.execute(
+                            select(PhaseRun).where(col(PhaseRun.release_id).in_(ids)).order_by(col(PhaseRun.id))
+                        )
+                    )
+                    .scalars()
+                    .all()
+                ):
                     runs[r.release_id].append(r)
-                for d in (await s.execute(select(Decision).where(col(Decision.release_id).in_(ids))
-                                          .order_by(col(Decision.id)))).scalars().all():
+                for d in (
+                    (
+                        await s.execute(
+                            select(Decision).where(col(Decision.release_id).in_(ids)).order_by(col(Decision.id))
+                        )
+                    )
+                    .scalars()
+                    .all()
+                ):
                     decisions[d.release_id].append(d)
         return ReleaseHistory(attempts, runs, decisions)
 
     async def release_names(self, limit: int = 200) -> list[Release]:
         """The newest attempt of each release name, most recently changed first."""
         async with self.sessions() as s:
-            rows = (await s.execute(select(Release).order_by(col(Release.updated_at).desc(),
-                                                             col(Release.id).desc()))).scalars().all()
+            rows = (
+                (await s.execute(select(Release).order_by(col(Release.updated_at).desc(), col(Release.id).desc())))
+                .scalars()
+                .all()
+            )
         seen: dict[str, Release] = {}
         for r in rows:
             current = seen.get(r.name)

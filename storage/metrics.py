@@ -45,8 +45,21 @@ C: Final = TABLE.c
 CHUNK: Final = 5000
 
 # Column order of the compiled insert; the tuples built in `_rows` follow it.
-INSERT_COLUMNS: Final = ("release", "cohort", "region", "page", "kind", "name", "value", "sample_id", "rating",
-                         "delta", "navigation_type", "source", "received_at")
+INSERT_COLUMNS: Final = (
+    "release",
+    "cohort",
+    "region",
+    "page",
+    "kind",
+    "name",
+    "value",
+    "sample_id",
+    "rating",
+    "delta",
+    "navigation_type",
+    "source",
+    "received_at",
+)
 # On a re-reported web-vitals id the latest report wins entirely (value, delta, rating, ...).
 _UPSERT_SET: Final = ("region", "page", "value", "rating", "delta", "navigation_type", "source", "received_at")
 _CONFLICT: Final = ("release", "name", "cohort", "sample_id")
@@ -124,11 +137,37 @@ class MetricsStore:
         identity = self._reorder == list(range(len(INSERT_COLUMNS)))
         for s in samples:
             if isinstance(s, MetricSample):
-                row: tuple[Any, ...] = (s.release, s.cohort, s.region, s.page, "vital", s.name, s.value, s.id,
-                                        s.rating, s.delta, s.navigation_type, source, received_at)
+                row: tuple[Any, ...] = (
+                    s.release,
+                    s.cohort,
+                    s.region,
+                    s.page,
+                    "vital",
+                    s.name,
+                    s.value,
+                    s.id,
+                    s.rating,
+                    s.delta,
+                    s.navigation_type,
+                    source,
+                    received_at,
+                )
             else:
-                row = (s.release, s.cohort, s.region, s.page, "counter", s.name, float(s.value), None, None, None,
-                       None, source, received_at)
+                row = (
+                    s.release,
+                    s.cohort,
+                    s.region,
+                    s.page,
+                    "counter",
+                    s.name,
+                    float(s.value),
+                    None,
+                    None,
+                    None,
+                    None,
+                    source,
+                    received_at,
+                )
             append(row if identity else tuple(row[i] for i in self._reorder))
         return rows
 
@@ -147,7 +186,7 @@ class MetricsStore:
         rows = self._rows(samples, self._ts(received_at), source)
         async with self._write_lock or contextlib.nullcontext(), self.engine.begin() as conn:
             for i in range(0, len(rows), CHUNK):
-                await conn.exec_driver_sql(self._sql, rows[i:i + CHUNK])
+                await conn.exec_driver_sql(self._sql, rows[i : i + CHUNK])
         if self.engine.dialect.name == "postgresql":
             self._since_analyze += len(rows)
             if self._since_analyze >= ANALYZE_EVERY:
@@ -168,8 +207,9 @@ class MetricsStore:
     def _window(release: str, start: datetime, end: datetime) -> ColumnElement[bool]:
         return and_(C.release == release, C.received_at >= start, C.received_at < end)
 
-    async def cohorts(self, release: str, start: datetime, end: datetime, *,
-                      metrics: Collection[str] | None = None) -> CohortPair:
+    async def cohorts(
+        self, release: str, start: datetime, end: datetime, *, metrics: Collection[str] | None = None
+    ) -> CohortPair:
         """Both arms over ``[start, end)``. ``metrics`` limits which vitals are loaded (default all).
 
         Each vital is judged on real-user samples when the window has any, and on lab samples
@@ -211,16 +251,21 @@ class MetricsStore:
             sources=sources,
         )
 
-    async def _vitals(self, conn: AsyncConnection, release: str, start: datetime, end: datetime,
-                      metrics: Sequence[str], source: str) -> dict[str, dict[str, FloatArray]]:
+    async def _vitals(
+        self, conn: AsyncConnection, release: str, start: datetime, end: datetime, metrics: Sequence[str], source: str
+    ) -> dict[str, dict[str, FloatArray]]:
         """cohort → metric → values of one source over the window (arms with no values left out)."""
         out: dict[str, dict[str, FloatArray]] = {c: {} for c in COHORTS}
         if conn.dialect.name == "postgresql":
             # One scan, and asyncpg decodes each float8[] in C: 2-3x faster than a row per value.
             result = await conn.execute(
                 select(C.cohort, C.name, func.array_agg(C.value))
-                .where(self._window(release, start, end), C.kind == "vital", C.source == source,
-                       C.name.in_(sorted(metrics)))
+                .where(
+                    self._window(release, start, end),
+                    C.kind == "vital",
+                    C.source == source,
+                    C.name.in_(sorted(metrics)),
+                )
                 .group_by(C.cohort, C.name)
             )
             for cohort, name, values in result:
@@ -236,23 +281,33 @@ class MetricsStore:
                     out[cohort][name] = np.fromiter((r[0] for r in rows), np.float64, len(rows))
         return out
 
-    async def _sqlite_rows(self, conn: AsyncConnection, columns: str, release: str, name: str, cohort: str,
-                           start: datetime, end: datetime, source: str) -> list[tuple[Any, ...]]:
+    async def _sqlite_rows(
+        self,
+        conn: AsyncConnection,
+        columns: str,
+        release: str,
+        name: str,
+        cohort: str,
+        start: datetime,
+        end: datetime,
+        source: str,
+    ) -> list[tuple[Any, ...]]:
         """One arm's vital rows straight from the driver.
 
         SQLAlchemy's per-row Result processing costs about 2 µs a row against SQLite's own
         0.7 µs, which alone would blow the gates' budget at a million samples. ``columns`` is
         one of our own constant expressions, never user input.
         """
-        sql = (f"SELECT {columns} FROM metric_samples WHERE release = ? AND kind = 'vital' AND name = ? "
-               "AND cohort = ? AND source = ? AND received_at >= ? AND received_at < ?")
+        sql = (
+            f"SELECT {columns} FROM metric_samples WHERE release = ? AND kind = 'vital' AND name = ? "
+            "AND cohort = ? AND source = ? AND received_at >= ? AND received_at < ?"
+        )
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
         rows = await driver.execute_fetchall(sql, (release, name, cohort, source, self._ts(start), self._ts(end)))
         return list(rows)
 
-    async def p75_series(self, release: str, metric: str, start: datetime, end: datetime,
-                         buckets: int) -> Series:
+    async def p75_series(self, release: str, metric: str, start: datetime, end: datetime, buckets: int) -> Series:
         """p75 of ``metric`` for each arm in ``buckets`` equal slices of ``[start, end)``."""
         if buckets < 1:
             raise ValueError("buckets must be at least 1")
@@ -276,12 +331,13 @@ class MetricsStore:
             order = np.argsort(bucket, kind="stable")
             bucket, values = bucket[order], values[order]
             bounds = np.searchsorted(bucket, np.arange(buckets + 1))
-            slices = [values[bounds[i]:bounds[i + 1]] for i in range(buckets)]
+            slices = [values[bounds[i] : bounds[i + 1]] for i in range(buckets)]
             out[cohort] = [p75(v) if v.size else None for v in slices]
         return Series(times, out["canary"], out["baseline"])
 
-    async def _timed_values(self, conn: AsyncConnection, release: str, metric: str, start: datetime,
-                            end: datetime, source: str) -> dict[str, tuple[FloatArray, FloatArray]]:
+    async def _timed_values(
+        self, conn: AsyncConnection, release: str, metric: str, start: datetime, end: datetime, source: str
+    ) -> dict[str, tuple[FloatArray, FloatArray]]:
         """cohort → (epoch seconds, values) of one metric and source over the window."""
         arms: dict[str, tuple[FloatArray, FloatArray]] = {}
         if conn.dialect.name == "postgresql":
@@ -297,8 +353,16 @@ class MetricsStore:
         # SQLite keeps UTCDateTime as naive UTC text; julianday parses it in C (to the millisecond,
         # which only matters for a row stamped exactly on a bucket edge).
         for cohort in COHORTS:
-            rows = await self._sqlite_rows(conn, "(julianday(received_at) - 2440587.5) * 86400.0, value",
-                                           release, metric, cohort, start, end, source)
+            rows = await self._sqlite_rows(
+                conn,
+                "(julianday(received_at) - 2440587.5) * 86400.0, value",
+                release,
+                metric,
+                cohort,
+                start,
+                end,
+                source,
+            )
             if rows:
                 table = np.array(rows, dtype=np.float64).reshape(-1, 2)
                 arms[cohort] = (table[:, 0], table[:, 1])

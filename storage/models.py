@@ -91,8 +91,7 @@ class ApprovalRequest(SQLModel, table=True):
     channel_id: str
     message_ts: str | None = None
     # awaiting → decided | superseded. Deciding is a compare-and-set on AWAITING.
-    state: RequestState = Field(default=RequestState.AWAITING,
-                                sa_column=Column(EnumText(RequestState), nullable=False))
+    state: RequestState = Field(default=RequestState.AWAITING, sa_column=Column(EnumText(RequestState), nullable=False))
     owners: list[str] = Field(sa_column=Column(JSON, nullable=False))
     gate_snapshot: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
@@ -123,8 +122,9 @@ class AuditEvent(SQLModel, table=True):
 
     __tablename__ = "audit_events"
 
-    seq: int = Field(sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                                      autoincrement=False))
+    seq: int = Field(
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
+    )
     at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     actor: str
     action: str = Field(index=True)
@@ -204,16 +204,26 @@ class MetricSampleRow(SQLModel, table=True):
 
     __tablename__ = "metric_samples"
     __table_args__ = (
-        Index("uq_metric_samples_vital", "release", "name", "cohort", "sample_id", unique=True,
-              sqlite_where=_HAS_SAMPLE_ID, postgresql_where=_HAS_SAMPLE_ID),
+        Index(
+            "uq_metric_samples_vital",
+            "release",
+            "name",
+            "cohort",
+            "sample_id",
+            unique=True,
+            sqlite_where=_HAS_SAMPLE_ID,
+            postgresql_where=_HAS_SAMPLE_ID,
+        ),
         # Every read is "this release, this metric, arm and source, over this window". Carrying value
         # makes it covering, so SQLite loads a million-sample window from the index alone (~4x faster
         # than (release, received_at) plus a table lookup per row, measured in bench/ingest.py).
         Index("ix_metric_samples_window", "release", "kind", "name", "cohort", "source", "received_at", "value"),
     )
 
-    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),
-                                                          primary_key=True, autoincrement=True))
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    )
     release: str = Field(max_length=63)
     cohort: str = Field(max_length=16)
     region: str = Field(max_length=256)

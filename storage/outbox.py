@@ -113,14 +113,12 @@ async def enqueue(
     }
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        pg = postgresql.insert(OutboxMessage).values(**values).on_conflict_do_nothing(
-            index_elements=["idempotency_key"]
+        pg = (
+            postgresql.insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
         )
         new_id = (await session.execute(pg.returning(col(OutboxMessage.id)))).scalar()
     elif dialect == "sqlite":
-        lite = sqlite.insert(OutboxMessage).values(**values).on_conflict_do_nothing(
-            index_elements=["idempotency_key"]
-        )
+        lite = sqlite.insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
         new_id = (await session.execute(lite.returning(col(OutboxMessage.id)))).scalar()
     else:  # pragma: no cover
         raise RuntimeError(f"unsupported database {dialect!r}")
@@ -186,8 +184,7 @@ class OutboxStore:
                 # Every outcome clears claimed_by, so finding it set means the last sender died
                 # mid-attempt: its call may have reached Slack, and the error says so.
                 error=case(
-                    (col(OutboxMessage.claimed_by).is_not(None),
-                     literal(INTERRUPTED) + col(OutboxMessage.claimed_by)),
+                    (col(OutboxMessage.claimed_by).is_not(None), literal(INTERRUPTED) + col(OutboxMessage.claimed_by)),
                     else_=col(OutboxMessage.error),
                 ),
             )
@@ -199,8 +196,9 @@ class OutboxStore:
         rows.sort(key=lambda r: r.id or 0)
         return rows
 
-    async def mark_sent(self, row_id: int, ts: str | None, channel: str | None = None,
-                        now: datetime | None = None) -> bool:
+    async def mark_sent(
+        self, row_id: int, ts: str | None, channel: str | None = None, now: datetime | None = None
+    ) -> bool:
         async with self.sessions.begin() as s:
             res = await s.execute(
                 update(OutboxMessage)

@@ -116,8 +116,9 @@ class ReleaseStore(StoreCore):
             if why is None and row is not None and row.state == "writing" and now - row.updated_at < STALE_UPLOAD:
                 why = f"another upload of {name} is being written; try again when it has finished"
             if why is not None:
-                await self._append_audit(s, AuditNote(by, "bundle.upload", "refused", {"name": name, "why": why}),
-                                         now, None)
+                await self._append_audit(
+                    s, AuditNote(by, "bundle.upload", "refused", {"name": name, "why": why}), now, None
+                )
                 return why
             if row is None:
                 s.add(BundleUpload(name=name, state="writing", version=0, by=by, updated_at=now))
@@ -142,9 +143,7 @@ class ReleaseStore(StoreCore):
 
     async def active_release(self, name: str) -> Release | None:
         async with self.sessions() as s:
-            q = select(Release).where(
-                col(Release.name) == name, col(Release.state).not_in(TERMINAL_VALUES)
-            )
+            q = select(Release).where(col(Release.name) == name, col(Release.state).not_in(TERMINAL_VALUES))
             return (await s.execute(q)).scalars().first()
 
     async def latest_release(self, name: str) -> Release | None:
@@ -165,8 +164,9 @@ class ReleaseStore(StoreCore):
         async with self.sessions.begin() as s:
             await s.execute(update(Release).where(col(Release.id) == release_id).values(root_ts=ts))
 
-    async def set_run_results(self, run_id: int, *, latest: Sequence[GateResult] | None = None,
-                              brand: Sequence[GateResult] | None = None) -> None:
+    async def set_run_results(
+        self, run_id: int, *, latest: Sequence[GateResult] | None = None, brand: Sequence[GateResult] | None = None
+    ) -> None:
         """Keep a running phase's latest evaluation (and its brand results) with the run."""
         values: dict[str, Any] = {}
         if latest is not None:

@@ -30,8 +30,17 @@ from storage.store_core import (
     StateChange,
 )
 
-__all__ = ["SLA_ESCALATE", "SLA_PAUSE", "SLA_TIMERS", "AlreadyActive", "AuditNote", "DecideResult", "Owed",
-           "StateChange", "Store"]
+__all__ = [
+    "SLA_ESCALATE",
+    "SLA_PAUSE",
+    "SLA_TIMERS",
+    "AlreadyActive",
+    "AuditNote",
+    "DecideResult",
+    "Owed",
+    "StateChange",
+    "Store",
+]
 
 
 class Store(ApprovalStore):

@@ -118,14 +118,28 @@ class StoreCore:
         )
         s.add(event)
         await s.flush()
-        remember(s.sync_session, {"release": event.release_name, "attempt": release.attempt if release else None,
-                                  "phase": event.phase, "actor": event.actor, "action": event.action,
-                                  "outcome": event.outcome})
+        remember(
+            s.sync_session,
+            {
+                "release": event.release_name,
+                "attempt": release.attempt if release else None,
+                "phase": event.phase,
+                "actor": event.actor,
+                "action": event.action,
+                "outcome": event.outcome,
+            },
+        )
         return event
 
     async def _record(
-        self, s: AsyncSession, release_id: int, note: AuditNote, now: datetime, owed: Sequence[Owed],
-        *, audited_phase: str | None = None,
+        self,
+        s: AsyncSession,
+        release_id: int,
+        note: AuditNote,
+        now: datetime,
+        owed: Sequence[Owed],
+        *,
+        audited_phase: str | None = None,
     ) -> Release:
         """The tail every state change shares, inside its transaction: read the release as the change
         left it, append the audit entry, and enqueue what the change owes Slack.
@@ -135,8 +149,11 @@ class StoreCore:
         release = await s.get(Release, release_id)
         assert release is not None
         await s.refresh(release)
-        audited = release if audited_phase is None else Release.model_validate(
-            release.model_dump() | {"phase": audited_phase})
+        audited = (
+            release
+            if audited_phase is None
+            else Release.model_validate(release.model_dump() | {"phase": audited_phase})
+        )
         await self._append_audit(s, note, now, audited)
         for o in owed:
             await enqueue(s, o.key, o.method, o.args, release_id, now=now)

@@ -172,8 +172,11 @@ class TimerStore:
             conds.append(col(Timer.claimed_by) == worker_id)
         async with self.sessions.begin() as s:
             res = await s.execute(
-                update(Timer).where(*conds).values(state="done", done_at=now or _utcnow())
-                .returning(col(Timer.id)).execution_options(**_BULK)
+                update(Timer)
+                .where(*conds)
+                .values(state="done", done_at=now or _utcnow())
+                .returning(col(Timer.id))
+                .execution_options(**_BULK)
             )
             return {int(i) for i in res.scalars().all() if i is not None}
 

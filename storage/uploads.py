@@ -53,11 +53,15 @@ async def why_not_replaceable(s: AsyncSession, name: str) -> str | None:
     if latest is None:
         return None
     if latest.state not in TERMINAL_VALUES:
-        return (f"{name} is {latest.phase} {latest.state}: its bundle cannot change until it ends "
-                f"(completed, rejected or rolled back)")
+        return (
+            f"{name} is {latest.phase} {latest.state}: its bundle cannot change until it ends "
+            f"(completed, rejected or rolled back)"
+        )
     if latest.state == "rolled_back" and latest.phase == "canary":
-        return (f"{name}'s Canary was rolled back and can still be retried on the bytes its Preview approved; "
-                "upload the new images under a new release name, which starts at Preview")
+        return (
+            f"{name}'s Canary was rolled back and can still be retried on the bytes its Preview approved; "
+            "upload the new images under a new release name, which starts at Preview"
+        )
     return None
 
 

@@ -109,11 +109,17 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         reason = reason.removeprefix("Skipped: ")
         if reason.startswith(reference.SKIP_PREFIX):
             skipped.append(reason.removeprefix(reference.SKIP_PREFIX).strip())
-    failed = [rep.longreprtext.strip().splitlines()[-1].removeprefix("Failed: ")
-              for rep in terminalreporter.stats.get("error", []) + terminalreporter.stats.get("failed", [])
-              if reference.CI_FAILURE in getattr(rep, "longreprtext", "")]
+    failed = [
+        rep.longreprtext.strip().splitlines()[-1].removeprefix("Failed: ")
+        for rep in terminalreporter.stats.get("error", []) + terminalreporter.stats.get("failed", [])
+        if reference.CI_FAILURE in getattr(rep, "longreprtext", "")
+    ]
     for label, reasons in (("skipped", skipped), ("failed", failed)):
         if reasons:
             why = "; ".join(sorted(set(reasons)))
-            terminalreporter.write_line(f"reference checks {label}: {len(reasons)} ({why})",
-                                        yellow=label == "skipped", red=label == "failed", bold=True)
+            terminalreporter.write_line(
+                f"reference checks {label}: {len(reasons)} ({why})",
+                yellow=label == "skipped",
+                red=label == "failed",
+                bold=True,
+            )

@@ -51,8 +51,7 @@ def missing(root: Path) -> list[Path]:
 
 
 def how_to_provide() -> str:
-    return (f"set {ENV}=/path/to/reference (see README, 'Reference data') "
-            f"or put shared/reference beside the repository")
+    return f"set {ENV}=/path/to/reference (see README, 'Reference data') or put shared/reference beside the repository"
 
 
 def require_reference_dir() -> Path:
@@ -61,8 +60,11 @@ def require_reference_dir() -> Path:
     absent = missing(root)
     if not absent:
         return root
-    what = f"no reference data at {root}" if absent == [root] else (
-        f"incomplete reference data at {root} (missing {', '.join(str(p.relative_to(root)) for p in absent)})")
+    what = (
+        f"no reference data at {root}"
+        if absent == [root]
+        else (f"incomplete reference data at {root} (missing {', '.join(str(p.relative_to(root)) for p in absent)})")
+    )
     if in_ci():
         pytest.fail(f"{what}: {CI_FAILURE}; {how_to_provide()}", pytrace=False)
     pytest.skip(f"{SKIP_PREFIX} {what}; {how_to_provide()}")

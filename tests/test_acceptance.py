@@ -11,9 +11,17 @@ CRIT = Finding("metadata.gps", "critical", "GPS position embedded", image_id="a"
 
 def _gate(*findings: Finding, limit: int = 0) -> GateResult:
     counted = sum(1 for f in findings if f.severity != "info")
-    return GateResult(gate="sensitivity", status=Status.FAIL if counted > limit else Status.PASS,
-                      summary=f"{len(findings)} findings", image_id="a", measured=float(counted),
-                      threshold=float(limit), unit="findings", values={"counted": counted}, findings=findings)
+    return GateResult(
+        gate="sensitivity",
+        status=Status.FAIL if counted > limit else Status.PASS,
+        summary=f"{len(findings)} findings",
+        image_id="a",
+        measured=float(counted),
+        threshold=float(limit),
+        unit="findings",
+        values={"counted": counted},
+        findings=findings,
+    )
 
 
 def test_a_warning_accepted_by_one_owner_passes() -> None:
@@ -32,8 +40,15 @@ def test_a_critical_finding_needs_two_different_owners() -> None:
 
 
 def test_partially_accepted_gate_still_fails_and_other_gates_are_untouched() -> None:
-    budget = GateResult(gate="image_budget", status=Status.FAIL, summary="too big", image_id="a",
-                        measured=400000.0, threshold=300000.0, unit="bytes")
+    budget = GateResult(
+        gate="image_budget",
+        status=Status.FAIL,
+        summary="too big",
+        image_id="a",
+        measured=400000.0,
+        threshold=300000.0,
+        unit="bytes",
+    )
     out = apply_acceptances([_gate(WARN, CRIT), budget], [Acceptance(finding_key(WARN), "U1", "fine")])
     assert out[0].status is Status.FAIL and out[0].measured == 1
     assert out[1] is budget

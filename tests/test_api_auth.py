@@ -16,8 +16,14 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 async def test_handlers_see_who_called_and_the_audit_actor(store: Store) -> None:
     keys = KeyStore(store)
-    created = await keys.create(name="rum-collector", scopes=frozenset({"metrics:write"}), origins=(),
-                                expires_at=NOW + timedelta(days=1), actor="test", now=NOW)
+    created = await keys.create(
+        name="rum-collector",
+        scopes=frozenset({"metrics:write"}),
+        origins=(),
+        expires_at=NOW + timedelta(days=1),
+        actor="test",
+        now=NOW,
+    )
     app = web.Application(middlewares=[auth_middleware("admin-secret", keys, lambda: NOW)])
 
     async def whoami(request: web.Request) -> web.Response:

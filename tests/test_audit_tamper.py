@@ -40,8 +40,9 @@ def _seed() -> tuple[Ed25519PrivateKey, str]:
 
 async def _append(store: Store, n: int, start: int = 0) -> None:
     for i in range(start, start + n):
-        await store.audit(AuditNote(f"U{i:09d}", "test.event", "ok", {"i": i, "note": f"entry {i + 1}"}),
-                          T0 + timedelta(seconds=i))
+        await store.audit(
+            AuditNote(f"U{i:09d}", "test.event", "ok", {"i": i, "note": f"entry {i + 1}"}), T0 + timedelta(seconds=i)
+        )
 
 
 async def _unlock(store: Store, table: str = "audit_events") -> None:
@@ -110,9 +111,12 @@ async def test_reordered_rows_are_named(store: Store, capsys: pytest.CaptureFixt
     await _append(store, 10)
     await _unlock(store)
     # Swap entries 3 and 4 by renumbering them (seq is the primary key, so via a free number).
-    await _sql(store, "UPDATE audit_events SET seq = 1000 WHERE seq = 3",
-               "UPDATE audit_events SET seq = 3 WHERE seq = 4",
-               "UPDATE audit_events SET seq = 4 WHERE seq = 1000")
+    await _sql(
+        store,
+        "UPDATE audit_events SET seq = 1000 WHERE seq = 3",
+        "UPDATE audit_events SET seq = 3 WHERE seq = 4",
+        "UPDATE audit_events SET seq = 4 WHERE seq = 1000",
+    )
     rc, out = await _verify(store, capsys)
     assert rc == 1
     assert "TAMPERED: entry 3: prev_hash does not match the entry before it" in out
@@ -122,18 +126,35 @@ async def test_inserted_row_is_named_even_with_a_correct_hash(store: Store, caps
     await _append(store, 10)
     before = await store.audit_entries()
     await _unlock(store)
-    await _sql(store, "UPDATE audit_events SET seq = seq + 1000 WHERE seq >= 5",
-               "UPDATE audit_events SET seq = seq - 999 WHERE seq >= 1000")
+    await _sql(
+        store,
+        "UPDATE audit_events SET seq = seq + 1000 WHERE seq >= 5",
+        "UPDATE audit_events SET seq = seq - 999 WHERE seq >= 1000",
+    )
     # A forger who knows the hashing scheme links the new row to entry 4 properly.
     at = T0 + timedelta(seconds=4, milliseconds=500)
-    body = entry_body(seq=5, at=at, actor="U0MALLORY", action="decision.approve", release_id=None,
-                      release_name=None, phase=None, outcome="approve", detail={"forged": True},
-                      prev_hash=before[3]["hash"])
-    await _sql(store, "INSERT INTO audit_events (seq, at, actor, action, release_id, release_name, phase, outcome, "
-                      "detail, prev_hash, hash) VALUES (5, :at, 'U0MALLORY', 'decision.approve', NULL, NULL, NULL, "
-                      "'approve', :detail, :prev, :hash)",
-               at=at if store.engine.dialect.name != "sqlite" else at.replace(tzinfo=None),
-               detail=json.dumps({"forged": True}), prev=before[3]["hash"], hash=entry_hash(body))
+    body = entry_body(
+        seq=5,
+        at=at,
+        actor="U0MALLORY",
+        action="decision.approve",
+        release_id=None,
+        release_name=None,
+        phase=None,
+        outcome="approve",
+        detail={"forged": True},
+        prev_hash=before[3]["hash"],
+    )
+    await _sql(
+        store,
+        "INSERT INTO audit_events (seq, at, actor, action, release_id, release_name, phase, outcome, "
+        "detail, prev_hash, hash) VALUES (5, :at, 'U0MALLORY', 'decision.approve', NULL, NULL, NULL, "
+        "'approve', :detail, :prev, :hash)",
+        at=at if store.engine.dialect.name != "sqlite" else at.replace(tzinfo=None),
+        detail=json.dumps({"forged": True}),
+        prev=before[3]["hash"],
+        hash=entry_hash(body),
+    )
     entries = await store.audit_entries()
     assert len(entries) == 11 and entries[4]["actor"] == "U0MALLORY" and entries[4]["hash"] == entry_hash(body)
     rc, out = await _verify(store, capsys)
@@ -141,8 +162,9 @@ async def test_inserted_row_is_named_even_with_a_correct_hash(store: Store, caps
     assert "TAMPERED: entry 5: inserted: entry 5 is not part of the chain (entry 6 links to 4)" in out
 
 
-async def test_truncated_tail_after_checkpoint_is_named(store: Store, capsys: pytest.CaptureFixture[str],
-                                                        tmp_path: Path) -> None:
+async def test_truncated_tail_after_checkpoint_is_named(
+    store: Store, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     key, seed = _seed()
     settings = _settings(store, RELEASEGATE_AUDIT_SIGNING_KEY=seed, RELEASEGATE_CHECKPOINT_EVERY="8")
     await _append(store, 8)
@@ -163,8 +185,9 @@ async def test_truncated_tail_after_checkpoint_is_named(store: Store, capsys: py
     assert "covers up to 8 (tail truncated)" in out
 
 
-async def test_rewritten_and_rehashed_chain_is_caught_by_checkpoints(store: Store, capsys: pytest.CaptureFixture[str],
-                                                                     tmp_path: Path) -> None:
+async def test_rewritten_and_rehashed_chain_is_caught_by_checkpoints(
+    store: Store, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     key, seed = _seed()
     settings = _settings(store, RELEASEGATE_AUDIT_SIGNING_KEY=seed, RELEASEGATE_CHECKPOINT_EVERY="4")
     await _append(store, 4)
@@ -181,8 +204,14 @@ async def test_rewritten_and_rehashed_chain_is_caught_by_checkpoints(store: Stor
             body["actor"] = "U0MALLORY"
         body["prev_hash"] = prev
         new = entry_hash(body)
-        await _sql(store, "UPDATE audit_events SET actor = :actor, prev_hash = :prev, hash = :h WHERE seq = :seq",
-                   actor=body["actor"], prev=prev, h=new, seq=e["seq"])
+        await _sql(
+            store,
+            "UPDATE audit_events SET actor = :actor, prev_hash = :prev, hash = :h WHERE seq = :seq",
+            actor=body["actor"],
+            prev=prev,
+            h=new,
+            seq=e["seq"],
+        )
         prev = new
     from storage.audit import verify_chain
 
@@ -192,21 +221,24 @@ async def test_rewritten_and_rehashed_chain_is_caught_by_checkpoints(store: Stor
     assert "TAMPERED: entry 4: hash differs from the checkpoint signed" in out
 
 
-async def test_forged_checkpoint_signature_is_refused(store: Store, capsys: pytest.CaptureFixture[str],
-                                                      tmp_path: Path) -> None:
+async def test_forged_checkpoint_signature_is_refused(
+    store: Store, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     key, _ = _seed()
     other, _ = _seed()
     await _append(store, 5)
     head = (await store.audit_entries())[-1]["hash"]
     forged = sign(other, 5, head, T0)
     (tmp_path / "cp.json").write_text(json.dumps(forged.to_dict()))
-    rc, out = await _verify(store, capsys, checkpoint_file=str(tmp_path / "cp.json"),
-                            pubkey=public_key_b64(key.public_key()))
+    rc, out = await _verify(
+        store, capsys, checkpoint_file=str(tmp_path / "cp.json"), pubkey=public_key_b64(key.public_key())
+    )
     assert rc == 1 and f"checkpoint at 5 is signed by unknown key {key_id(other.public_key())}" in out
     tampered = forged.to_dict() | {"key_id": key_id(key.public_key())}
     (tmp_path / "cp.json").write_text(json.dumps(tampered))
-    rc, out = await _verify(store, capsys, checkpoint_file=str(tmp_path / "cp.json"),
-                            pubkey=public_key_b64(key.public_key()))
+    rc, out = await _verify(
+        store, capsys, checkpoint_file=str(tmp_path / "cp.json"), pubkey=public_key_b64(key.public_key())
+    )
     assert rc == 1 and "checkpoint at 5 has an invalid signature" in out
 
 
@@ -221,8 +253,13 @@ class _Poster:
 
 async def test_checkpoint_every_n_entries_or_t_minutes_and_posts_digest(store: Store) -> None:
     key, seed = _seed()
-    settings = _settings(store, RELEASEGATE_AUDIT_SIGNING_KEY=seed, RELEASEGATE_CHECKPOINT_EVERY="5",
-                         RELEASEGATE_CHECKPOINT_MINUTES="10", RELEASEGATE_AUDIT_CHANNEL="C0AUDIT")
+    settings = _settings(
+        store,
+        RELEASEGATE_AUDIT_SIGNING_KEY=seed,
+        RELEASEGATE_CHECKPOINT_EVERY="5",
+        RELEASEGATE_CHECKPOINT_MINUTES="10",
+        RELEASEGATE_AUDIT_CHANNEL="C0AUDIT",
+    )
     slack = _Poster()
     assert await maybe_checkpoint(store, settings, slack, T0) is None  # empty log
     await _append(store, 4)
@@ -253,8 +290,9 @@ async def test_checkpoint_every_n_entries_or_t_minutes_and_posts_digest(store: S
 async def test_export_roundtrip_offline(store: Store, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     key, seed = _seed()
     settings = _settings(store, RELEASEGATE_AUDIT_SIGNING_KEY=seed, RELEASEGATE_CHECKPOINT_EVERY="6")
-    await store.audit(AuditNote("U1", "test.unicode", "ok", {"reason": "naïve café ☕ =1+1", "x": 0.1, "n": 10**15}),
-                      T0)
+    await store.audit(
+        AuditNote("U1", "test.unicode", "ok", {"reason": "naïve café ☕ =1+1", "x": 0.1, "n": 10**15}), T0
+    )
     await _append(store, 6, start=1)
     assert await maybe_checkpoint(store, settings, None, T0 + timedelta(minutes=1)) is not None
     out = tmp_path / "export" / "audit.jsonl"
@@ -289,14 +327,14 @@ async def test_export_roundtrip_offline(store: Store, capsys: pytest.CaptureFixt
 
 
 async def test_csv_export_neutralises_formulas(store: Store, tmp_path: Path) -> None:
-    await store.audit(AuditNote("=HYPERLINK(\"http://evil\")", "test.csv", "+1", {"c": "@SUM(A1)"}), T0)
+    await store.audit(AuditNote('=HYPERLINK("http://evil")', "test.csv", "+1", {"c": "@SUM(A1)"}), T0)
     await store.audit(AuditNote("-2+3", "test.csv", "ok", {}), T0)
     out = tmp_path / "audit.csv"
     assert await audit_export(_settings(store), "csv", None, str(out)) == 0
     import csv
 
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
-    assert rows[0]["actor"] == "'=HYPERLINK(\"http://evil\")" and rows[0]["outcome"] == "'+1"
+    assert rows[0]["actor"] == '\'=HYPERLINK("http://evil")' and rows[0]["outcome"] == "'+1"
     assert rows[1]["actor"] == "'-2+3"
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["files"][0]["format"] == "csv" and manifest["counts"]["entries"] == 2
@@ -323,10 +361,22 @@ def test_cli_verify_exit_codes(tmp_path: Path) -> None:
 
     env = {**os.environ, "RELEASEGATE_DATABASE_URL": url}
     asyncio.run(setup(False))
-    ok = subprocess.run([sys.executable, "-m", "bot.cli", "audit", "verify"], cwd=REPO, env=env,
-                        capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "audit", "verify"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert ok.returncode == 0 and "intact: 3 entries" in ok.stdout
     asyncio.run(setup(True))
-    bad = subprocess.run([sys.executable, "-m", "bot.cli", "audit", "verify"], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "audit", "verify"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 1 and "TAMPERED: entry 2" in bad.stderr

@@ -46,16 +46,26 @@ T1 = datetime(2025, 7, 1, 9, 0, tzinfo=UTC)
 
 def _cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "RELEASEGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}"}
-    return subprocess.run([sys.executable, "-m", "bot.cli", "audit", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "audit", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def _link(entries: list[dict[str, Any]], version: int, **fields: Any) -> dict[str, Any]:
     """Append a correctly linked entry hashed with the given encoding (what a forger could do)."""
     last = entries[-1] if entries else None
-    body = entry_body(seq=len(entries) + 1, at=T1 + timedelta(seconds=len(entries)), actor=fields.get("actor", "U1"),
-                      action="test.link", release_id=None, release_name=None, phase=None, outcome="ok",
-                      detail=fields.get("detail", {}), prev_hash=last["hash"] if last else GENESIS)
+    body = entry_body(
+        seq=len(entries) + 1,
+        at=T1 + timedelta(seconds=len(entries)),
+        actor=fields.get("actor", "U1"),
+        action="test.link",
+        release_id=None,
+        release_name=None,
+        phase=None,
+        outcome="ok",
+        detail=fields.get("detail", {}),
+        prev_hash=last["hash"] if last else GENESIS,
+    )
     body["hash"] = entry_hash(body) if version == 2 else entry_hash_v1(body)
     entries.append(body)
     return body
@@ -146,8 +156,9 @@ def test_v2_then_v1_is_refused(tmp_path: Path) -> None:
     assert problem is not None and problem.seq == 2
 
 
-async def test_v1_database_verifies_then_grows_in_v2(v1_store: Store, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+async def test_v1_database_verifies_then_grows_in_v2(
+    v1_store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = v1_store.engine.url.render_as_string(hide_password=False)
     settings = load_settings(RELEASEGATE_DATABASE_URL=url)
     assert await audit_verify(settings, pubkey=PUBKEY) == 0

@@ -19,9 +19,14 @@ def test_same_files_same_digest_and_the_manifest_lists_every_referenced_file(tmp
     summer_hero(tmp_path)
     a, b = _fp(tmp_path), _fp(tmp_path)
     assert a.digest == b.digest and len(a.digest) == 64
-    assert sorted(a.files) == ["baseline/hero-desktop.webp", "baseline/hero-mobile.webp",
-                               "candidate/hero-desktop.webp", "candidate/hero-mobile.webp",
-                               "candidate/promo-tile.png", "release.yml"]
+    assert sorted(a.files) == [
+        "baseline/hero-desktop.webp",
+        "baseline/hero-mobile.webp",
+        "candidate/hero-desktop.webp",
+        "candidate/hero-mobile.webp",
+        "candidate/promo-tile.png",
+        "release.yml",
+    ]
     size, sha = a.files["candidate/promo-tile.png"]
     assert size == (tmp_path / "summer-hero/candidate/promo-tile.png").stat().st_size and len(sha) == 64
 
@@ -36,7 +41,8 @@ def test_one_changed_byte_changes_the_digest_and_is_named(tmp_path: Path) -> Non
     after = _fp(tmp_path)
     assert after.digest != before.digest
     assert after.changes_since(before.to_manifest()) == [
-        f"candidate/hero-mobile.webp changed ({len(data):,} → {len(data):,} bytes)"]
+        f"candidate/hero-mobile.webp changed ({len(data):,} → {len(data):,} bytes)"
+    ]
 
 
 def test_a_renamed_file_changes_the_digest(tmp_path: Path) -> None:

@@ -14,9 +14,21 @@ BUNDLE = {"title": "t", "images": [{"id": "a", "candidate": "a.png"}]}
 
 
 async def _create(store: Store, version: int, now: datetime = NOW) -> None:
-    await store.create_release(name="promo", title="t", channel_id="C1", requested_by="U1", bundle_dir="/x",
-                               bundle=BUNDLE, policy={}, phase="preview", state="running", now=now,
-                               bundle_digest="d" * 64, bundle_manifest=[], bundle_version=version)
+    await store.create_release(
+        name="promo",
+        title="t",
+        channel_id="C1",
+        requested_by="U1",
+        bundle_dir="/x",
+        bundle=BUNDLE,
+        policy={},
+        phase="preview",
+        state="running",
+        now=now,
+        bundle_digest="d" * 64,
+        bundle_manifest=[],
+        bundle_version=version,
+    )
 
 
 async def test_a_start_that_hashed_before_an_upload_replaced_the_files_is_refused(store: Store) -> None:
@@ -30,7 +42,8 @@ async def test_a_start_that_hashed_before_an_upload_replaced_the_files_is_refuse
         await _create(store, seen)
     await _create(store, await store.bundle_version("promo"))  # a fresh look at the files wins
     assert await store.begin_upload("promo", "key:ci", NOW) == (
-        "promo is preview running: its bundle cannot change until it ends (completed, rejected or rolled back)")
+        "promo is preview running: its bundle cannot change until it ends (completed, rejected or rolled back)"
+    )
     actions = [(e["action"], e["outcome"]) for e in await store.audit_entries()]
     assert actions == [("bundle.upload", "ok"), ("release.start", "ok"), ("bundle.upload", "refused")]
 

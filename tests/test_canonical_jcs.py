@@ -94,8 +94,15 @@ def test_es6_number_corpus_checksums() -> None:
 
 
 def test_sample_lines_from_the_es6_readme() -> None:
-    for line in ["4340000000000001,9007199254740994", "4340000000000002,9007199254740996", "444b1ae4d6e2ef50,1e+21",
-                 "3eb0c6f7a0b5ed8d,0.000001", "3eb0c6f7a0b5ed8c,9.999999999999997e-7", "8000000000000000,0", "0,0"]:
+    for line in [
+        "4340000000000001,9007199254740994",
+        "4340000000000002,9007199254740996",
+        "444b1ae4d6e2ef50,1e+21",
+        "3eb0c6f7a0b5ed8d,0.000001",
+        "3eb0c6f7a0b5ed8c,9.999999999999997e-7",
+        "8000000000000000,0",
+        "0,0",
+    ]:
         hex_bits, expected = line.split(",")
         assert es_number(_double(int(hex_bits, 16))) == expected
 
@@ -124,9 +131,11 @@ def test_integers_outside_ijson_range_are_refused() -> None:
 def test_string_escaping_is_minimal() -> None:
     """RFC 8785 §3.2.2.2: only the mandatory escapes, short forms where JSON has them."""
     controls = "".join(chr(c) for c in range(0x20))
-    expected = ("\\u0000\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007\\b\\t\\n\\u000b\\f\\r\\u000e\\u000f"
-                "\\u0010\\u0011\\u0012\\u0013\\u0014\\u0015\\u0016\\u0017\\u0018\\u0019\\u001a\\u001b\\u001c"
-                "\\u001d\\u001e\\u001f")
+    expected = (
+        "\\u0000\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007\\b\\t\\n\\u000b\\f\\r\\u000e\\u000f"
+        "\\u0010\\u0011\\u0012\\u0013\\u0014\\u0015\\u0016\\u0017\\u0018\\u0019\\u001a\\u001b\\u001c"
+        "\\u001d\\u001e\\u001f"
+    )
     assert canonical_json(controls) == f'"{expected}"'.encode()
     assert canonical_json('"\\/') == b'"\\"\\\\/"'
     # Not escaped: DEL, C1 controls, line/paragraph separators, non-BMP, noncharacters.

@@ -38,8 +38,10 @@ def test_p75_over_time() -> None:
 
 def test_distributions_with_an_empty_metric() -> None:
     rng = np.random.default_rng(0)
-    png = distributions_png({"LCP": rng.lognormal(7.1, 0.5, 5000), "INP": np.array([])},
-                            {"LCP": rng.lognormal(7.0, 0.5, 5000), "INP": np.array([np.nan])})
+    png = distributions_png(
+        {"LCP": rng.lognormal(7.1, 0.5, 5000), "INP": np.array([])},
+        {"LCP": rng.lognormal(7.0, 0.5, 5000), "INP": np.array([np.nan])},
+    )
     img = decode(png)
     assert img.size == (1000, 400)
     sane(img)
@@ -55,8 +57,7 @@ async def test_thread_safe_under_to_thread() -> None:
     rng = np.random.default_rng(1)
     arms = ({"LCP": rng.lognormal(7, 0.5, 2000)}, {"LCP": rng.lognormal(7, 0.5, 2000)})
     jobs = [asyncio.to_thread(distributions_png, *arms, metrics=("LCP",)) for _ in range(6)]
-    jobs += [asyncio.to_thread(regional_error_png, {"eu": Counters(1000, i)}, 0.01) for _ in range(6)
-             for i in (1, 50)]
+    jobs += [asyncio.to_thread(regional_error_png, {"eu": Counters(1000, i)}, 0.01) for _ in range(6) for i in (1, 50)]
     pngs = await asyncio.gather(*jobs)
     first = pngs[0]
     # Same input in parallel threads renders the same picture: no state leaked between figures.

@@ -47,10 +47,14 @@ def make_bundle(root: Path, *, changed: bool) -> Path:
         (root / "c").mkdir(parents=True, exist_ok=True)
         Image.fromarray(base).save(root / "b" / f"{i}.png")
         Image.fromarray(cand).save(root / "c" / f"{i}.png")
-        images.append({
-            "id": f"img-{i}", "candidate": f"c/{i}.png", "baseline": f"b/{i}.png",
-            "alt": f"Test photo number {i} of a summer beach",
-        })
+        images.append(
+            {
+                "id": f"img-{i}",
+                "candidate": f"c/{i}.png",
+                "baseline": f"b/{i}.png",
+                "alt": f"Test photo number {i} of a summer beach",
+            }
+        )
     (root / "release.yml").write_text(yaml.safe_dump({"title": "Test release", "images": images}))
     return root
 
@@ -74,10 +78,25 @@ def test_pass_exit_0_with_table(tmp_path: Path, policy: Path, capsys: pytest.Cap
 def test_fail_exit_1_json_junit_thumbs(tmp_path: Path, policy: Path) -> None:
     bundle = make_bundle(tmp_path / "rel", changed=True)
     out_json, out_xml, thumbs = tmp_path / "r.json", tmp_path / "r.xml", tmp_path / "thumbs"
-    code = gate_preview_main(parse([
-        "gate", "preview", str(bundle), "--policy", str(policy), "--json", str(out_json),
-        "--junit", str(out_xml), "--thumbs", str(thumbs), "--workers", "2",
-    ]))
+    code = gate_preview_main(
+        parse(
+            [
+                "gate",
+                "preview",
+                str(bundle),
+                "--policy",
+                str(policy),
+                "--json",
+                str(out_json),
+                "--junit",
+                str(out_xml),
+                "--thumbs",
+                str(thumbs),
+                "--workers",
+                "2",
+            ]
+        )
+    )
     assert code == 1
     report = json.loads(out_json.read_text())
     assert report["status"] == "fail"
@@ -91,14 +110,19 @@ def test_fail_exit_1_json_junit_thumbs(tmp_path: Path, policy: Path) -> None:
     suite = ET.parse(out_xml).getroot()
     cases = suite.findall(".//testcase")
     assert [(c.get("classname"), c.get("name")) for c in cases] == [
-        ("preview.img-0", "visual_diff"), ("preview.img-1", "visual_diff"), ("preview.img-2", "visual_diff"),
+        ("preview.img-0", "visual_diff"),
+        ("preview.img-1", "visual_diff"),
+        ("preview.img-2", "visual_diff"),
     ]
     failure = cases[2].find("failure")
     assert failure is not None and "of pixels changed" in (failure.get("message") or "")
     assert suite.get("failures") == "1" and suite.get("tests") == "3"
     # Thumbnails: one per image and a contact sheet, worst first.
     assert sorted(p.name for p in thumbs.iterdir()) == [
-        "contact-sheet.png", "img-0.diff.png", "img-1.diff.png", "img-2.diff.png",
+        "contact-sheet.png",
+        "img-0.diff.png",
+        "img-1.diff.png",
+        "img-2.diff.png",
     ]
     assert Image.open(thumbs / "img-2.diff.png").width <= 480
     assert by_id["img-2"]["thumbnail"].endswith("img-2.diff.png")
@@ -109,8 +133,9 @@ def test_workers_do_not_change_results(tmp_path: Path, policy: Path) -> None:
     outs = []
     for workers in ("1", "2"):
         path = tmp_path / f"{workers}.json"
-        gate_preview_main(parse(["gate", "preview", str(bundle), "--policy", str(policy),
-                                 "--json", str(path), "--workers", workers]))
+        gate_preview_main(
+            parse(["gate", "preview", str(bundle), "--policy", str(policy), "--json", str(path), "--workers", workers])
+        )
         outs.append(json.loads(path.read_text()))
     assert outs[0] == outs[1]
 
@@ -126,9 +151,25 @@ def test_the_cli_as_its_own_process_gives_the_same_report_with_a_pool(tmp_path: 
     for workers in ("1", "2"):
         path = tmp_path / f"p{workers}.json"
         done = subprocess.run(
-            [sys.executable, "-m", "bot.cli.gate", "gate", "preview", str(bundle), "--policy", str(policy),
-             "--json", str(path), "--workers", workers, "--no-progress"],
-            capture_output=True, text=True, timeout=120, check=False,
+            [
+                sys.executable,
+                "-m",
+                "bot.cli.gate",
+                "gate",
+                "preview",
+                str(bundle),
+                "--policy",
+                str(policy),
+                "--json",
+                str(path),
+                "--workers",
+                workers,
+                "--no-progress",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         assert done.returncode in (0, 1), done.stderr
         outs.append(json.loads(path.read_text()))
@@ -187,7 +228,10 @@ def test_module_entry_point(tmp_path: Path, policy: Path) -> None:
     bundle = make_bundle(tmp_path / "rel", changed=False)
     proc = subprocess.run(
         [sys.executable, "-m", "bot.cli.gate", "gate", "preview", str(bundle), "--policy", str(policy)],
-        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], check=False,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert "PASS" in proc.stdout
@@ -223,8 +267,9 @@ def test_a_crash_on_one_image_is_inconclusive_not_fatal(
     monkeypatch.setattr(runner, "_evaluate_unsafe", flaky)
     bundle = make_bundle(tmp_path / "rel", changed=False)
     out = tmp_path / "r.json"
-    code = gate_preview_main(parse(["gate", "preview", str(bundle), "--policy", str(policy), "--workers", "1",
-                                    "--json", str(out)]))
+    code = gate_preview_main(
+        parse(["gate", "preview", str(bundle), "--policy", str(policy), "--workers", "1", "--json", str(out)])
+    )
     assert code == 1
     img1 = next(i for i in json.loads(out.read_text())["images"] if i["id"] == "img-1")
     assert img1["gates"]["preview"]["status"] == "inconclusive"

@@ -69,8 +69,9 @@ def state_of(url: str, token: str) -> str | None:
 
 
 def test_create_prints_the_key_once_and_stores_only_its_hash(db: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["keys", "create", "--scope", "metrics:write,flags:read", "--name", "rum-collector",
-                 "--expires", "90d"])
+    code = main(
+        ["keys", "create", "--scope", "metrics:write,flags:read", "--name", "rum-collector", "--expires", "90d"]
+    )
     out = capsys.readouterr().out
     assert code == 0
     tokens = TOKEN.findall(out)
@@ -102,8 +103,21 @@ def test_create_prints_the_key_once_and_stores_only_its_hash(db: str, capsys: py
 
 
 def test_revoke_refuses_the_key_from_then_on(db: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["keys", "create", "--scope", "rum:write", "--origin", "https://shop.example.com/",
-                 "--origin", "http://localhost:8080"]) == 0
+    assert (
+        main(
+            [
+                "keys",
+                "create",
+                "--scope",
+                "rum:write",
+                "--origin",
+                "https://shop.example.com/",
+                "--origin",
+                "http://localhost:8080",
+            ]
+        )
+        == 0
+    )
     token = TOKEN.findall(capsys.readouterr().out)[0]
     key_id = token.split("_")[1]
     assert query(db, "SELECT name, origins FROM api_keys")[0][0] == f"key-{key_id}"

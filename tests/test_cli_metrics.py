@@ -51,7 +51,8 @@ def lab_values(url: str) -> dict[str, list[tuple[str, float, str]]]:
         try:
             async with engine.connect() as conn:
                 rows = await conn.exec_driver_sql(
-                    "SELECT cohort, name, value, source, region FROM metric_samples ORDER BY cohort, name, value")
+                    "SELECT cohort, name, value, source, region FROM metric_samples ORDER BY cohort, name, value"
+                )
                 out: dict[str, list[tuple[str, float, str]]] = {}
                 for cohort, name, value, source, region in rows:
                     assert source == "lab"
@@ -69,9 +70,17 @@ def create_release(url: str, name: str) -> None:
         await upgrade(engine)
         try:
             await Store(engine).create_release(
-                name=name, title="t", channel_id="C0RELEASES", requested_by="U0REQUESTR", bundle_dir=".",
-                bundle={"images": []}, policy={}, phase="canary", state="running",
-                now=datetime.now(UTC) - timedelta(minutes=1))
+                name=name,
+                title="t",
+                channel_id="C0RELEASES",
+                requested_by="U0REQUESTR",
+                bundle_dir=".",
+                bundle={"images": []},
+                policy={},
+                phase="canary",
+                state="running",
+                now=datetime.now(UTC) - timedelta(minutes=1),
+            )
         finally:
             await engine.dispose()
 
@@ -82,8 +91,9 @@ def run(*args: str) -> int:
     return main(["metrics", "import-lighthouse", *args])
 
 
-def test_imports_both_reports_and_lists_what_it_skipped(flow: Path, navigation: Path, db: str,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_imports_both_reports_and_lists_what_it_skipped(
+    flow: Path, navigation: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     create_release(db, "summer-hero")
     assert run(str(flow), "--release", "summer-hero", "--cohort", "canary") == 0
     out = capsys.readouterr().out
@@ -92,8 +102,10 @@ def test_imports_both_reports_and_lists_what_it_skipped(flow: Path, navigation: 
     assert "a snapshot step measures no web vitals" in out
     assert "4 lab sample(s) stored for release summer-hero (canary); 6 skipped" in out
 
-    assert run(str(navigation), "--release", "summer-hero", "--cohort", "baseline", "--region", "eu",
-               "--page", "/summer") == 0
+    assert (
+        run(str(navigation), "--release", "summer-hero", "--cohort", "baseline", "--region", "eu", "--page", "/summer")
+        == 0
+    )
     out = capsys.readouterr().out
     assert "total-blocking-time standing in for INP" in out
     assert "3 lab sample(s) stored for release summer-hero (baseline); 0 skipped" in out
@@ -111,22 +123,27 @@ def test_importing_the_same_report_twice_does_not_double_it(flow: Path, db: str)
     assert counts(db) == {"canary": {"CLS": 3, "INP": 1}}
 
 
-def test_unknown_release_is_refused_unless_allowed(navigation: Path, db: str,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_release_is_refused_unless_allowed(
+    navigation: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(str(navigation), "--release", "nobody-started-this", "--cohort", "canary") == 2
     err = capsys.readouterr().err
     assert "unknown release 'nobody-started-this'" in err and len(err.strip().splitlines()) == 1
     assert counts(db, "nobody-started-this") == {}
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ('{"lighthouseVersion": "12"}', "not a Lighthouse report"),
-    ("{not json", "is not JSON"),
-    ('[1, 2]', "top level must be a JSON object"),
-    ('{"steps": [{"name": "x"}]}', "no 'lhr' object"),
-])
-def test_bad_report_exits_2_with_one_line(db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                          content: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"lighthouseVersion": "12"}', "not a Lighthouse report"),
+        ("{not json", "is not JSON"),
+        ("[1, 2]", "top level must be a JSON object"),
+        ('{"steps": [{"name": "x"}]}', "no 'lhr' object"),
+    ],
+)
+def test_bad_report_exits_2_with_one_line(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
+) -> None:
     report = tmp_path / "report.json"
     report.write_text(content, encoding="utf-8")
     assert run(str(report), "--release", "summer-hero", "--cohort", "canary") == 2

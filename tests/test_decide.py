@@ -35,8 +35,9 @@ class FakeSlack:
     outbox: None = None
     n: int = 0
 
-    async def post(self, channel: str, text: str, blocks: Any = None, thread_ts: str | None = None, *,
-                   key: str | None = None) -> str:
+    async def post(
+        self, channel: str, text: str, blocks: Any = None, thread_ts: str | None = None, *, key: str | None = None
+    ) -> str:
         self.n += 1
         self.calls.append(("post", (channel, text)))
         return f"1700000000.{self.n:06d}"
@@ -74,19 +75,35 @@ class World:
     def reply_to(self, user: str) -> Any:
         async def reply(text: str) -> None:
             self.replies.setdefault(user, []).append(text)
+
         return reply
 
 
 @pytest.fixture
 async def world(store: Store, tmp_path: Path) -> World:
-    policy = parse_policy(sample_policy(reviewer=REVIEWER, backup=BACKUP, sre=SRE, sre_group="S0SREGROUP",
-                                        product="U0PRODUCT1", product_backup="U0PRODVP01", canary_gates="{}",
-                                        global_gates="{}"))
+    policy = parse_policy(
+        sample_policy(
+            reviewer=REVIEWER,
+            backup=BACKUP,
+            sre=SRE,
+            sre_group="S0SREGROUP",
+            product="U0PRODUCT1",
+            product_backup="U0PRODVP01",
+            canary_gates="{}",
+            global_gates="{}",
+        )
+    )
     summer_hero(tmp_path)
     slack = FakeSlack()
     clock = iter(NOW + timedelta(seconds=i) for i in range(10_000))
-    lc = Lifecycle(store=store, slack=slack, policy=policy, releases_dir=tmp_path,  # type: ignore[arg-type]
-                   clock=lambda: next(clock), artifacts_dir=tmp_path / "artifacts")
+    lc = Lifecycle(
+        store=store,
+        slack=slack,
+        policy=policy,
+        releases_dir=tmp_path,  # type: ignore[arg-type]
+        clock=lambda: next(clock),
+        artifacts_dir=tmp_path / "artifacts",
+    )
     return World(lc, slack, store, {})
 
 
@@ -95,14 +112,30 @@ async def _awaiting_preview(w: World) -> int:
     loaded = load_bundle(w.lc.releases_dir, "summer-hero")
     fp = fingerprint(loaded.root, loaded.bundle)
     release, run = await w.store.create_release(
-        name="summer-hero", title="t", channel_id="C0RELEASES", requested_by=REQUESTER, bundle_dir=str(loaded.root),
-        bundle=loaded.bundle.to_dict(), policy=w.lc.policy.to_dict(), phase="preview", state="running", now=NOW,
-        bundle_digest=fp.digest, bundle_manifest=fp.to_manifest())
+        name="summer-hero",
+        title="t",
+        channel_id="C0RELEASES",
+        requested_by=REQUESTER,
+        bundle_dir=str(loaded.root),
+        bundle=loaded.bundle.to_dict(),
+        policy=w.lc.policy.to_dict(),
+        phase="preview",
+        state="running",
+        now=NOW,
+        bundle_digest=fp.digest,
+        bundle_manifest=fp.to_manifest(),
+    )
     request = await w.store.record_gate_results(
-        release.id or 0, run.id or 0, [GateResult(gate="image_budget", status=Status.PASS, summary="ok")],
-        StateChange("preview", "running", "preview", "awaiting"), AuditNote("releasegate", "gates.evaluated", "pass",
-                                                                            {}),
-        NOW, run_outcome="passed", owners=[REVIEWER, BACKUP], channel_id="C0RELEASES")
+        release.id or 0,
+        run.id or 0,
+        [GateResult(gate="image_budget", status=Status.PASS, summary="ok")],
+        StateChange("preview", "running", "preview", "awaiting"),
+        AuditNote("releasegate", "gates.evaluated", "pass", {}),
+        NOW,
+        run_outcome="passed",
+        owners=[REVIEWER, BACKUP],
+        channel_id="C0RELEASES",
+    )
     assert request is not None and not isinstance(request, bool) and request.id is not None
     return request.id
 
@@ -156,8 +189,10 @@ async def test_the_requester_cannot_approve_their_own_release(world: World) -> N
 
 async def test_a_double_click_decides_once(world: World) -> None:
     rid = await _awaiting_preview(world)
-    await asyncio.gather(world.lc.decide(rid, REVIEWER, "approve", None, world.reply_to("first")),
-                         world.lc.decide(rid, BACKUP, "approve", None, world.reply_to("second")))
+    await asyncio.gather(
+        world.lc.decide(rid, REVIEWER, "approve", None, world.reply_to("first")),
+        world.lc.decide(rid, BACKUP, "approve", None, world.reply_to("second")),
+    )
     assert len(await world.store.decisions(1)) == 1
     losers = world.replies.get("first", []) + world.replies.get("second", [])
     assert len(losers) == 1 and "already" in losers[0].lower(), losers
@@ -178,6 +213,8 @@ async def test_a_changed_file_stops_the_approval(world: World) -> None:
     f.write_bytes(f.read_bytes() + b"\0")
     await world.lc.decide(rid, REVIEWER, "approve", None, world.reply_to(REVIEWER))
     assert await _state(world) == (Phase.PREVIEW, State.PAUSED)
-    assert world.replies[REVIEWER] == ["Not approved: 1 file differs from what Preview approved: re-run Preview. "
-                                       "The release is paused; see its thread."]
+    assert world.replies[REVIEWER] == [
+        "Not approved: 1 file differs from what Preview approved: re-run Preview. "
+        "The release is paused; see its thread."
+    ]
     assert await world.store.decisions(1) == []

@@ -93,8 +93,7 @@ def test_every_stage_builds_on_slim_python_311() -> None:
 def test_runs_as_a_non_root_user() -> None:
     user = last(final_stage(), "USER").args.split(":")[0]
     assert user not in ("root", "0", "")
-    uid_created = any(i.keyword == "RUN" and "useradd" in i.args and f"--uid {user}" in i.args
-                      for i in final_stage())
+    uid_created = any(i.keyword == "RUN" and "useradd" in i.args and f"--uid {user}" in i.args for i in final_stage())
     assert uid_created or not user.isdigit(), "USER names a UID that no useradd creates"
 
 
@@ -139,8 +138,11 @@ async def served(tmp_path: Path) -> AsyncIterator[int]:
 async def run_healthcheck(port: int) -> int:
     cmd = healthcheck_command()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, *cmd[1:], env={"PORT": str(port)},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        *cmd[1:],
+        env={"PORT": str(port)},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     return await asyncio.wait_for(proc.wait(), timeout=30)
 
@@ -174,11 +176,27 @@ def test_dockerignore_keeps_the_package_and_drops_secrets_and_state() -> None:
     lines = (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
     patterns = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
     assert not any(p.startswith("!") for p in patterns), "negations are not modelled by this test"
-    for needed in ("pyproject.toml", "README.md", "bot/app.py", "bot/drill/samples.py",
-                   "gates/__init__.py", "storage/migrations/env.py", "storage/migrations/script.py.mako"):
+    for needed in (
+        "pyproject.toml",
+        "README.md",
+        "bot/app.py",
+        "bot/drill/samples.py",
+        "gates/__init__.py",
+        "storage/migrations/env.py",
+        "storage/migrations/script.py.mako",
+    ):
         assert not ignored(needed, patterns), needed
-    for dropped in (".env", ".git/config", "releasegate.db", "releasegate.db-wal", "__pycache__/x.pyc",
-                    "bot/__pycache__/app.cpython-311.pyc", "releases/summer-hero/release.yml", "tests/test_x.py",
-                    # The Slack stand-in and simulated users are for the demo and tests, not for serving.
-                    "bot/demo/standin/server.py", "bot/demo/walkthrough.py"):
+    for dropped in (
+        ".env",
+        ".git/config",
+        "releasegate.db",
+        "releasegate.db-wal",
+        "__pycache__/x.pyc",
+        "bot/__pycache__/app.cpython-311.pyc",
+        "releases/summer-hero/release.yml",
+        "tests/test_x.py",
+        # The Slack stand-in and simulated users are for the demo and tests, not for serving.
+        "bot/demo/standin/server.py",
+        "bot/demo/walkthrough.py",
+    ):
         assert ignored(dropped, patterns), dropped

@@ -74,14 +74,19 @@ def test_proportion_bounds() -> None:
 
 def test_cache_hit() -> None:
     cfg = CacheHitConfig(min_rate=0.9)
-    ok = evaluate_cache_hit(Counters(cache_hit=9500, cache_miss=500), Counters(), cfg, min_lookups=1000,
-                            window=WINDOW)
+    ok = evaluate_cache_hit(Counters(cache_hit=9500, cache_miss=500), Counters(), cfg, min_lookups=1000, window=WINDOW)
     assert ok.status is Status.PASS and ok.measured == pytest.approx(0.95)
-    bad = evaluate_cache_hit(Counters(cache_hit=7000, cache_miss=3000), Counters(cache_hit=9, cache_miss=1),
-                             cfg, min_lookups=1000, window=WINDOW)
+    bad = evaluate_cache_hit(
+        Counters(cache_hit=7000, cache_miss=3000),
+        Counters(cache_hit=9, cache_miss=1),
+        cfg,
+        min_lookups=1000,
+        window=WINDOW,
+    )
     assert bad.status is Status.FAIL and "70.0%" in bad.summary
-    close = evaluate_cache_hit(Counters(cache_hit=895, cache_miss=105), Counters(), cfg, min_lookups=1000,
-                               window=WINDOW)
+    close = evaluate_cache_hit(
+        Counters(cache_hit=895, cache_miss=105), Counters(), cfg, min_lookups=1000, window=WINDOW
+    )
     assert close.status is Status.INCONCLUSIVE
     few = evaluate_cache_hit(Counters(cache_hit=10), Counters(), cfg, min_lookups=1000, window=WINDOW)
     assert few.status is Status.INCONCLUSIVE

@@ -118,8 +118,13 @@ def test_gates_import_nothing_of_ours_and_storage_only_gates() -> None:
 
 
 def test_production_code_never_imports_the_demo() -> None:
-    bad = sorted((mod, d) for mod, deps in _graph().items() if not mod.startswith("bot.demo")
-                 for d in deps if d.startswith("bot.demo") and (mod, d) not in DEMO_DOOR)
+    bad = sorted(
+        (mod, d)
+        for mod, deps in _graph().items()
+        if not mod.startswith("bot.demo")
+        for d in deps
+        if d.startswith("bot.demo") and (mod, d) not in DEMO_DOOR
+    )
     assert bad == []
 
 

@@ -14,6 +14,7 @@ from gates.metrics import MetricSample, validate_item
 @pytest.fixture
 def load(reference_dir: Path) -> Callable[[str], dict[str, Any]]:
     """Reads one of Lighthouse's own sample reports from the reference data (tests/reference.py)."""
+
     def read(name: str) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((reference_dir / "lighthouse" / name).read_text(encoding="utf-8"))
         return data

@@ -23,9 +23,18 @@ async def test_a_release_event_is_logged_once_with_its_fields_after_commit(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="releasegate.events")
-    await store.create_release(name="promo", title="t", channel_id="C1", requested_by="U1",
-                                            bundle_dir="/x", bundle={"title": "t", "images": [{"id": "a"}]},
-                                            policy={}, phase="preview", state="running", now=NOW)
+    await store.create_release(
+        name="promo",
+        title="t",
+        channel_id="C1",
+        requested_by="U1",
+        bundle_dir="/x",
+        bundle={"title": "t", "images": [{"id": "a"}]},
+        policy={},
+        phase="preview",
+        state="running",
+        now=NOW,
+    )
     events = [r for r in caplog.records if r.name == "releasegate.events"]
     assert len(events) == 1
     r = events[0]
@@ -56,10 +65,20 @@ def test_scheduler_info_is_quiet_unless_debugging() -> None:
 
 
 def test_json_format_from_the_environment_gives_one_object_per_line(tmp_path: Path) -> None:
-    env = {**os.environ, "RELEASEGATE_LOG_FORMAT": "json", "RELEASEGATE_LOG_LEVEL": "debug",
-           "RELEASEGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"}
-    out = subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "RELEASEGATE_LOG_FORMAT": "json",
+        "RELEASEGATE_LOG_LEVEL": "debug",
+        "RELEASEGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     assert lines, "DEBUG should have logged something (alembic, at least)"
@@ -69,10 +88,20 @@ def test_json_format_from_the_environment_gives_one_object_per_line(tmp_path: Pa
 
 
 def test_a_bad_log_level_is_one_clear_line(tmp_path: Path) -> None:
-    env = {**os.environ, "RELEASEGATE_LOG_LEVEL": "loud",
-           "RELEASEGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"}
-    out = subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "RELEASEGATE_LOG_LEVEL": "loud",
+        "RELEASEGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1] == (
-        "releasegate: setting RELEASEGATE_LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        "releasegate: setting RELEASEGATE_LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+    )

@@ -75,8 +75,10 @@ def test_manifest_is_valid_against_slacks_schema(slack_reference: Path) -> None:
     schema = json.loads((slack_reference / "manifest.schema.1.0.0.json").read_text(encoding="utf-8"))
     validator_cls = jsonschema.validators.validator_for(schema)
     validator_cls.check_schema(schema)
-    errors = sorted(validator_cls(schema, format_checker=validator_cls.FORMAT_CHECKER).iter_errors(load_manifest()),
-                    key=lambda e: list(e.absolute_path))
+    errors = sorted(
+        validator_cls(schema, format_checker=validator_cls.FORMAT_CHECKER).iter_errors(load_manifest()),
+        key=lambda e: list(e.absolute_path),
+    )
     assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
 
 
@@ -189,8 +191,7 @@ async def test_bot_scopes_cover_the_methods_a_full_release_calls(slack_reference
     await env.start("summer-hero")
     await env.press(REVIEWER, env.approval_message("summer-hero", "Preview"), "approve")
     await env.press(SRE_MEMBER, env.approval_message("summer-hero", "Canary"), "approve")
-    await env.decide_in_modal(PRODUCT, env.approval_message("summer-hero", "Global"), "approve_with_comment",
-                              "ship it")
+    await env.decide_in_modal(PRODUCT, env.approval_message("summer-hero", "Global"), "approve_with_comment", "ship it")
     assert "completed" in env.root("summer-hero").rendered
     await env.u.slash(STRANGER, "status summer-hero")
     await env.settle()

@@ -25,8 +25,9 @@ async def metrics(db_url: str) -> AsyncIterator[MetricsStore]:
     await engine.dispose()
 
 
-def lcp(value: float, ident: str, cohort: str = "canary", release: str = "summer-hero",
-        region: str = "eu") -> MetricSample:
+def lcp(
+    value: float, ident: str, cohort: str = "canary", release: str = "summer-hero", region: str = "eu"
+) -> MetricSample:
     return MetricSample("LCP", value, ident, release, cohort, region)  # type: ignore[arg-type]
 
 
@@ -53,13 +54,21 @@ async def test_same_id_in_other_release_or_cohort_is_another_sample(metrics: Met
 
 
 async def test_counters_add_up_and_never_dedupe(metrics: MetricsStore) -> None:
-    batch = [counter("requests", 100), counter("requests", 100), counter("errors", 3),
-             counter("requests", 50, region="us"), counter("cache_hit", 90), counter("cache_miss", 10),
-             counter("requests", 70, cohort="baseline")]
+    batch = [
+        counter("requests", 100),
+        counter("requests", 100),
+        counter("errors", 3),
+        counter("requests", 50, region="us"),
+        counter("cache_hit", 90),
+        counter("cache_miss", 10),
+        counter("requests", 70, cohort="baseline"),
+    ]
     assert await metrics.insert(batch, T0) == len(batch)
     pair = await metrics.cohorts("summer-hero", T0, T0 + MIN)
-    assert pair.canary.regions == {"eu": Counters(requests=200, errors=3, cache_hit=90, cache_miss=10),
-                                   "us": Counters(requests=50)}
+    assert pair.canary.regions == {
+        "eu": Counters(requests=200, errors=3, cache_hit=90, cache_miss=10),
+        "us": Counters(requests=50),
+    }
     assert pair.canary.counters.requests == 250
     assert pair.baseline.regions == {"eu": Counters(requests=70)}
 
@@ -138,9 +147,12 @@ async def test_database_source_and_null_source(metrics: MetricsStore) -> None:
 
 async def test_lab_samples_are_used_only_where_no_real_user_sample_exists(metrics: MetricsStore) -> None:
     # Lighthouse runs for both arms: LCP and INP (TBT stand-in) from one emulated device.
-    lab = [lcp(4000, "lh-c"), lcp(3900, "lh-b", cohort="baseline"),
-           MetricSample("INP", 600, "lh-ci", "summer-hero", "canary", "lab"),  # type: ignore[arg-type]
-           MetricSample("INP", 550, "lh-bi", "summer-hero", "baseline", "lab")]  # type: ignore[arg-type]
+    lab = [
+        lcp(4000, "lh-c"),
+        lcp(3900, "lh-b", cohort="baseline"),
+        MetricSample("INP", 600, "lh-ci", "summer-hero", "canary", "lab"),  # type: ignore[arg-type]
+        MetricSample("INP", 550, "lh-bi", "summer-hero", "baseline", "lab"),
+    ]  # type: ignore[arg-type]
     await metrics.insert(lab, T0, source="lab")
     lab_only = await metrics.cohorts("summer-hero", T0, T0 + MIN)
     assert lab_only.sources == {"INP": "lab", "LCP": "lab"}

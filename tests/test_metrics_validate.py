@@ -19,17 +19,32 @@ RELEASES = {"summer-hero"}
 
 def vital(**over: Any) -> dict[str, Any]:
     item: dict[str, Any] = {
-        "name": "LCP", "value": 1834.2, "id": "v4-1714-1", "rating": "good", "delta": 1834.2,
-        "navigationType": "navigate", "release": "summer-hero", "cohort": "canary", "region": "eu",
-        "page": "/summer", "entries": [], "attribution": {"element": "img"},
+        "name": "LCP",
+        "value": 1834.2,
+        "id": "v4-1714-1",
+        "rating": "good",
+        "delta": 1834.2,
+        "navigationType": "navigate",
+        "release": "summer-hero",
+        "cohort": "canary",
+        "region": "eu",
+        "page": "/summer",
+        "entries": [],
+        "attribution": {"element": "img"},
     }
     item.update(over)
     return item
 
 
 def counter(**over: Any) -> dict[str, Any]:
-    item: dict[str, Any] = {"name": "requests", "value": 1200, "release": "summer-hero",
-                            "cohort": "baseline", "region": "us", "page": "/summer"}
+    item: dict[str, Any] = {
+        "name": "requests",
+        "value": 1200,
+        "release": "summer-hero",
+        "cohort": "baseline",
+        "region": "us",
+        "page": "/summer",
+    }
     item.update(over)
     return item
 

@@ -64,15 +64,26 @@ async def _owe_a_release(outbox: OutboxStore, n_threads: int = 12) -> list[str]:
     async with outbox.sessions.begin() as s:
         await enqueue(s, "root", "chat.postMessage", {"channel": CHANNEL, "text": "release summer-hero"}, 1)
         for i in range(n_threads):
-            await enqueue(s, f"reply-{i}", "chat.postMessage",
-                          {"channel": CHANNEL, "thread_ts": ref_ts("root"), "text": f"step {i}"}, 1)
+            await enqueue(
+                s,
+                f"reply-{i}",
+                "chat.postMessage",
+                {"channel": CHANNEL, "thread_ts": ref_ts("root"), "text": f"step {i}"},
+                1,
+            )
             keys.append(f"reply-{i}")
         await enqueue(s, "other", "chat.postMessage", {"channel": OTHER, "text": "elsewhere"}, 1)
         await enqueue(s, "dm", "chat.postMessage", {"channel": BACKUP, "text": "please decide"}, 1)
-        await enqueue(s, "dm-edit", "chat.update",
-                      {"channel": ref_channel("dm"), "ts": ref_ts("dm"), "text": "decided by U0X"}, 1)
-        await enqueue(s, "root-edit", "chat.update",
-                      {"channel": CHANNEL, "ts": ref_ts("root"), "text": "release summer-hero: done"}, 1)
+        await enqueue(
+            s, "dm-edit", "chat.update", {"channel": ref_channel("dm"), "ts": ref_ts("dm"), "text": "decided by U0X"}, 1
+        )
+        await enqueue(
+            s,
+            "root-edit",
+            "chat.update",
+            {"channel": CHANNEL, "ts": ref_ts("root"), "text": "release summer-hero: done"},
+            1,
+        )
     return [*keys, "other", "dm"]
 
 
@@ -103,9 +114,7 @@ async def _assert_shape(standin: SlackStandIn, outbox: OutboxStore) -> None:
 
 
 @pytest.mark.parametrize("kind", ["rate_limited", "server_error", "drop"])
-async def test_every_message_arrives_once_through_faults(
-    standin: SlackStandIn, outbox: OutboxStore, kind: str
-) -> None:
+async def test_every_message_arrives_once_through_faults(standin: SlackStandIn, outbox: OutboxStore, kind: str) -> None:
     standin.inject_fault(None, kind, rate=0.2, seed=7, retry_after=0)  # type: ignore[arg-type]
     keys = await _owe_a_release(outbox)
     sender = _sender(outbox, standin.base_url)
@@ -140,8 +149,9 @@ async def lossy_proxy(standin: SlackStandIn) -> AsyncIterator[tuple[str, list[in
         method = request.match_info["method"]
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")}
-        async with session.request(request.method, standin.base_url + method, data=body, headers=headers,
-                                   params=request.query) as resp:
+        async with session.request(
+            request.method, standin.base_url + method, data=body, headers=headers, params=request.query
+        ) as resp:
             payload = await resp.read()
             status, ctype = resp.status, resp.headers.get("Content-Type", "application/json")
             retry_after = resp.headers.get("Retry-After")
@@ -209,8 +219,11 @@ async def test_crash_after_post_before_mark_sent(standin: SlackStandIn, outbox: 
     # Sender A claims the row and its post lands, then A dies before recording the ts.
     [row] = await outbox.claim(now, worker_id="A", lease=timedelta(seconds=30))
     client = _client(standin.base_url)
-    await client.chat_postMessage(channel=CHANNEL, text="approve?", metadata={
-        "event_type": "releasegate_outbox", "event_payload": {"key": row.idempotency_key}})
+    await client.chat_postMessage(
+        channel=CHANNEL,
+        text="approve?",
+        metadata={"event_type": "releasegate_outbox", "event_payload": {"key": row.idempotency_key}},
+    )
     assert await outbox.claim(now) == []  # still leased to A
 
     # After the lease a new sender picks it up, finds the message and records it instead of re-posting.
@@ -243,9 +256,7 @@ async def test_two_senders_share_the_work_and_send_once(
     assert {r.claimed_by for r in await outbox.rows()} <= {None, "A", "B"}
 
 
-async def test_permanent_error_fails_the_row_and_its_dependants(
-    standin: SlackStandIn, outbox: OutboxStore
-) -> None:
+async def test_permanent_error_fails_the_row_and_its_dependants(standin: SlackStandIn, outbox: OutboxStore) -> None:
     await outbox.enqueue("bad", "chat.postMessage", {"channel": CHANNEL, "blocks": "not json"})
     await outbox.enqueue("child", "chat.postMessage", {"channel": OTHER, "thread_ts": ref_ts("bad"), "text": "x"})
     sender = _sender(outbox, standin.base_url)

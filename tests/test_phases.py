@@ -91,6 +91,5 @@ def test_an_ended_release_refuses_everything(state: State, event: Event) -> None
 
 def test_allowed_events_lists_exactly_what_apply_accepts() -> None:
     assert allowed_events(S(Phase.PREVIEW, State.AWAITING)) == [Event.APPROVE, Event.REJECT, Event.RERUN, Event.PAUSE]
-    assert allowed_events(S(Phase.CANARY, State.PAUSED, State.AWAITING)) == [Event.REJECT, Event.RESUME,
-                                                                             Event.ROLLBACK]
+    assert allowed_events(S(Phase.CANARY, State.PAUSED, State.AWAITING)) == [Event.REJECT, Event.RESUME, Event.ROLLBACK]
     assert allowed_events(S(Phase.GLOBAL, State.COMPLETED)) == []

@@ -37,8 +37,14 @@ def pytest_in(clone: Path, *args: str, ci: bool) -> subprocess.CompletedProcess[
     env["PYTHONPATH"] = str(clone)
     if ci:
         env["CI"] = "true"
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=clone, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_whole_suite_collects_in_a_plain_clone(clone: Path) -> None:

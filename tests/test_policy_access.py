@@ -11,8 +11,7 @@ from gates.policy import DEFAULT_POLICY_YAML, PolicyError, parse_policy
 def test_defaults_anyone_starts_and_every_owner_audits() -> None:
     policy = parse_policy(DEFAULT_POLICY_YAML)
     assert policy.requester_ids() is None
-    assert policy.auditor_ids() == ["U0REVIEWER", "U0BACKUP01", "U0SRE00001", "S0SREGROUP", "U0PRODUCT1",
-                                    "U0PRODVP01"]
+    assert policy.auditor_ids() == ["U0REVIEWER", "U0BACKUP01", "U0SRE00001", "S0SREGROUP", "U0PRODUCT1", "U0PRODVP01"]
 
 
 def test_named_requesters_and_auditors() -> None:

@@ -42,10 +42,16 @@ def test_team_terms_file_is_read_relative_to_the_policy_and_applied(tmp_path: Pa
     sensitivity = policy.phases.preview.gates.sensitivity
     assert sensitivity is not None and sensitivity.terms_text == TEAM_TERMS
     png = encode(photo(80, 60, 1), "PNG")
-    write_bundle(tmp_path / "releases", "sale", title="Sale", files={"a.png": png, "b.png": png}, images=[
-        {"id": "a", "candidate": "a.png", "alt": "Grote uitverkoop in de winkel", "locale": "nl-NL"},
-        {"id": "b", "candidate": "b.png", "alt": "Grote uitverkoop op het strand", "locale": "de-DE"},
-    ])
+    write_bundle(
+        tmp_path / "releases",
+        "sale",
+        title="Sale",
+        files={"a.png": png, "b.png": png},
+        images=[
+            {"id": "a", "candidate": "a.png", "alt": "Grote uitverkoop in de winkel", "locale": "nl-NL"},
+            {"id": "b", "candidate": "b.png", "alt": "Grote uitverkoop op het strand", "locale": "de-DE"},
+        ],
+    )
     loaded = load_bundle(tmp_path / "releases", "sale")
     report = run_preview(loaded.root, loaded.bundle, policy.phases.preview.gates)
     by_image = {r.image_id: r for r in report.results if r.gate == "sensitivity"}

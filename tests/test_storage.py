@@ -122,8 +122,12 @@ async def test_resume_restarts_the_sla_and_owes_its_note_in_one_transaction(stor
     note = Owed("release:1:resume:1", "chat.postMessage", {"channel": "C1", "text": "Resumed"})
     due = NOW + timedelta(minutes=15)
     done = await store.transition(
-        rid, StateChange("preview", "paused", "preview", "awaiting"), AuditNote("U1", "release.resume", "ok", {}),
-        NOW, owed=[note], sla_due=due,
+        rid,
+        StateChange("preview", "paused", "preview", "awaiting"),
+        AuditNote("U1", "release.resume", "ok", {}),
+        NOW,
+        owed=[note],
+        sla_due=due,
     )
     assert done is not None and done[0].state == "awaiting"
     async with store.sessions() as s:

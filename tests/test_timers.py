@@ -85,7 +85,9 @@ async def test_two_processes_claim_each_timer_once(timers: TimerStore, db_url: s
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", _CLAIMER, str(REPO), db_url, NOW.isoformat(), f"proc{i}"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for i in range(2)
     ]
@@ -211,9 +213,10 @@ async def test_failures_retry_with_backoff_then_give_up(timers: TimerStore) -> N
         clock.now += timedelta(minutes=5)
         await loop.tick()
     assert calls == {"flaky": 2, "broken": 3}
-    states = {t.kind: (t.state, t.attempts) for t in [*(await timers.for_target(1)),
-                                                      *(await timers.for_target(2)),
-                                                      *(await timers.for_target(3))]}
+    states = {
+        t.kind: (t.state, t.attempts)
+        for t in [*(await timers.for_target(1)), *(await timers.for_target(2)), *(await timers.for_target(3))]
+    }
     assert states == {"flaky": ("done", 2), "broken": ("failed", 3), "nobody-handles-this": ("failed", 3)}
 
 

@@ -31,10 +31,21 @@ def test_none_configured_is_advice_only() -> None:
 def test_single_and_fan_out(tmp_path: Path) -> None:
     one = make_traffic(_policy({"engines": ["flagd"], "flagd": {"path": str(tmp_path / "f.json")}}))
     assert isinstance(one, FlagdFile) and one.path == tmp_path / "f.json"
-    both = make_traffic(_policy({"engines": ["flagd", "webhook"], "flagd": {"path": str(tmp_path / "f.json")},
-                                 "webhook": {"url": "https://edge.example/traffic", "secret_env": "HOOK_KEY",
-                                             "attempts": 2, "timeout": "3s"}}),
-                        environ={"HOOK_KEY": "k"})
+    both = make_traffic(
+        _policy(
+            {
+                "engines": ["flagd", "webhook"],
+                "flagd": {"path": str(tmp_path / "f.json")},
+                "webhook": {
+                    "url": "https://edge.example/traffic",
+                    "secret_env": "HOOK_KEY",
+                    "attempts": 2,
+                    "timeout": "3s",
+                },
+            }
+        ),
+        environ={"HOOK_KEY": "k"},
+    )
     assert isinstance(both, FanOut) and both.name == "flagd+webhook"
     hook = both.engines[1]
     assert isinstance(hook, Webhook) and hook.attempts == 2 and hook.timeout == 3.0
@@ -42,8 +53,9 @@ def test_single_and_fan_out(tmp_path: Path) -> None:
 
 def test_missing_secret_and_bad_policy_name_the_key() -> None:
     with pytest.raises(TrafficConfigError, match="HOOK_KEY is required"):
-        make_traffic(_policy({"engines": ["webhook"], "webhook": {"url": "https://e/x", "secret_env": "HOOK_KEY"}}),
-                     environ={})
+        make_traffic(
+            _policy({"engines": ["webhook"], "webhook": {"url": "https://e/x", "secret_env": "HOOK_KEY"}}), environ={}
+        )
     text = json.dumps(default_policy().to_dict() | {"traffic": {"engines": ["istio"]}})
     with pytest.raises(PolicyError, match=r"traffic\.engines\.0"):
         parse_policy(text)

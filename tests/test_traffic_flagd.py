@@ -29,8 +29,7 @@ def client_for() -> Iterator[object]:
 
     def make(path: Path) -> OpenFeatureClient:
         domain = f"flagd-{uuid.uuid4().hex[:8]}"
-        provider = FlagdProvider(resolver_type=ResolverType.FILE, offline_flag_source_path=str(path),
-                                 deadline_ms=50)
+        provider = FlagdProvider(resolver_type=ResolverType.FILE, offline_flag_source_path=str(path), deadline_ms=50)
         api.set_provider_and_wait(provider, domain)
         providers.append(provider)
         return api.get_client(domain)
@@ -41,8 +40,10 @@ def client_for() -> Iterator[object]:
 
 
 def _variants(client: OpenFeatureClient, key: str, users: list[str], **attrs: str) -> dict[str, str]:
-    return {u: client.get_string_value(key, "missing", EvaluationContext(targeting_key=u, attributes=dict(attrs)))
-            for u in users}
+    return {
+        u: client.get_string_value(key, "missing", EvaluationContext(targeting_key=u, attributes=dict(attrs)))
+        for u in users
+    }
 
 
 async def test_shares_and_stickiness_through_the_real_provider(tmp_path: Path, client_for) -> None:  # type: ignore[no-untyped-def]
@@ -80,8 +81,10 @@ async def test_per_region_split_via_region_attribute(tmp_path: Path, client_for)
     eu = _variants(client, key, USERS, region="eu")
     us = _variants(client, key, USERS, region="us")
     other = _variants(client, key, USERS, region="apac")
-    share = {name: 100 * sum(v == "candidate" for v in d.values()) / len(USERS)
-             for name, d in (("eu", eu), ("us", us), ("apac", other))}
+    share = {
+        name: 100 * sum(v == "candidate" for v in d.values()) / len(USERS)
+        for name, d in (("eu", eu), ("us", us), ("apac", other))
+    }
     assert abs(share["eu"] - 30.0) <= 1.0, share
     assert abs(share["us"] - 10.0) <= 1.0, share
     assert abs(share["apac"] - 20.0) <= 1.0, share  # unknown region: the overall percentage

@@ -76,9 +76,16 @@ async def test_signed_body_is_accepted_and_verifiable(receiver: Callable[..., An
     hook = Webhook(r.url, SECRET, backoff=0.01)
     await hook.apply(Split("summer-hero", "global", 25.0, {"eu": 0.75, "us": 0.25}, "step 1 of 3"))
     assert r.bad_signatures == 0 and len(r.hits) == 1
-    assert r.accepted == [{"release": "summer-hero", "phase": "global", "percent": 25.0,
-                           "regions": {"eu": 37.5, "us": 12.5}, "allocation": {"eu": 0.75, "us": 0.25},
-                           "reason": "step 1 of 3"}]
+    assert r.accepted == [
+        {
+            "release": "summer-hero",
+            "phase": "global",
+            "percent": 25.0,
+            "regions": {"eu": 37.5, "us": 12.5},
+            "allocation": {"eu": 0.75, "us": 0.25},
+            "reason": "step 1 of 3",
+        }
+    ]
     hit = r.hits[0]
     assert hit["headers"][SIGNATURE_HEADER].startswith("v1=") and len(hit["headers"][SIGNATURE_HEADER]) == 67
     assert verify(SECRET.encode(), hit["headers"], hit["body"])
@@ -92,7 +99,8 @@ async def test_the_body_carries_the_approved_digest_and_image_hashes(receiver: C
     r: Receiver = await receiver()
     digest, sha = "ab" * 32, "cd" * 32
     await Webhook(r.url, SECRET, backoff=0.01).apply(
-        Split("summer-hero", "canary", 5.0, {}, "step 1", bundle_digest=digest, images={"hero-desktop": sha}))
+        Split("summer-hero", "canary", 5.0, {}, "step 1", bundle_digest=digest, images={"hero-desktop": sha})
+    )
     assert r.accepted[0]["bundle_digest"] == digest and r.accepted[0]["images"] == {"hero-desktop": sha}
     assert verify(SECRET.encode(), r.hits[0]["headers"], r.hits[0]["body"])
 

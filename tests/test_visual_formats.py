@@ -95,8 +95,9 @@ def test_animated_first_frame_compared_and_flagged(tmp_path: Path, fmt: str) -> 
     second = Image.fromarray(255 - blocks)
     base = save(first, tmp_path, "b.png")
     kw: dict[str, object] = {"lossless": True} if fmt == "WEBP" else {}
-    cand = save(first, tmp_path, f"anim.{fmt.lower()}", save_all=True, append_images=[second],
-                duration=100, loop=0, **kw)
+    cand = save(
+        first, tmp_path, f"anim.{fmt.lower()}", save_all=True, append_images=[second], duration=100, loop=0, **kw
+    )
     r = visual(tmp_path, cand, base)
     assert r.status is Status.WARN
     assert r.values["frames"] == 2 and r.values["animated"] is True

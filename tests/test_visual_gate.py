@@ -14,8 +14,14 @@ from gates.subject import ImageFacts, ImageSubject
 from gates.visual.gate import VisualDiffGate
 
 REQUIRED = {
-    "changed_fraction", "ssim", "delta_e_p95", "delta_e_mean", "delta_e_max", "jnd_fraction",
-    "aa_fraction", "boxes",
+    "changed_fraction",
+    "ssim",
+    "delta_e_p95",
+    "delta_e_mean",
+    "delta_e_max",
+    "jnd_fraction",
+    "aa_fraction",
+    "boxes",
 }
 
 

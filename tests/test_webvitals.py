@@ -21,18 +21,45 @@ def lognormal(seed: int, n: int, median: float = 1000.0, sigma: float = 0.5, shi
     return rng.lognormal(np.log(median), sigma, n) + shift
 
 
-def judge(canary: np.ndarray, baseline: np.ndarray, *, min_samples: int = 1000, window: Window = WINDOW,
-          now: datetime = NOW, seed: int = 0):
-    return evaluate_p75("lcp_p75", canary, baseline, CFG, min_samples=min_samples,
-                        observe=timedelta(minutes=30), window=window, now=now, seed=seed)
+def judge(
+    canary: np.ndarray,
+    baseline: np.ndarray,
+    *,
+    min_samples: int = 1000,
+    window: Window = WINDOW,
+    now: datetime = NOW,
+    seed: int = 0,
+):
+    return evaluate_p75(
+        "lcp_p75",
+        canary,
+        baseline,
+        CFG,
+        min_samples=min_samples,
+        observe=timedelta(minutes=30),
+        window=window,
+        now=now,
+        seed=seed,
+    )
 
 
 def test_clear_pass() -> None:
     r = judge(lognormal(1, 5000), lognormal(2, 5000))
     assert r.status is Status.PASS
     assert r.evidence["diff_upper"] < 150
-    for key in ("n_canary", "n_baseline", "p75_canary", "p75_baseline", "diff", "diff_lower",
-                "diff_upper", "threshold_ms", "window", "seed", "resamples"):
+    for key in (
+        "n_canary",
+        "n_baseline",
+        "p75_canary",
+        "p75_baseline",
+        "diff",
+        "diff_lower",
+        "diff_upper",
+        "threshold_ms",
+        "window",
+        "seed",
+        "resamples",
+    ):
         assert key in r.evidence
     assert r.evidence["n_canary"] == 5000 and r.evidence["resamples"] == 10_000
 
@@ -81,8 +108,16 @@ def test_all_identical_samples() -> None:
     assert r.evidence["diff"] == 0 and r.evidence["diff_lower"] == 0 and r.evidence["diff_upper"] == 0
     assert r.values["mann_whitney_p"] == 0.5
     # With a zero budget "upper bound below the budget" cannot hold: not a pass.
-    r0 = evaluate_p75("lcp_p75", same, same, P75Config(max_increase_ms=0), min_samples=1000,
-                      observe=timedelta(minutes=30), window=WINDOW, now=NOW)
+    r0 = evaluate_p75(
+        "lcp_p75",
+        same,
+        same,
+        P75Config(max_increase_ms=0),
+        min_samples=1000,
+        observe=timedelta(minutes=30),
+        window=WINDOW,
+        now=NOW,
+    )
     assert r0.status is Status.INCONCLUSIVE
 
 
@@ -124,10 +159,14 @@ def test_evaluate_canary_runs_enabled_gates() -> None:
 
     policy = default_policy().phases.canary
     data = CohortPair(
-        canary=CohortData({"LCP": lognormal(1, 4000), "INP": lognormal(2, 4000, median=80)},
-                          {"eu": Counters(100_000, 50, 95_000, 5_000)}),
-        baseline=CohortData({"LCP": lognormal(3, 4000), "INP": lognormal(4, 4000, median=80)},
-                            {"eu": Counters(100_000, 45, 95_500, 4_500)}),
+        canary=CohortData(
+            {"LCP": lognormal(1, 4000), "INP": lognormal(2, 4000, median=80)},
+            {"eu": Counters(100_000, 50, 95_000, 5_000)},
+        ),
+        baseline=CohortData(
+            {"LCP": lognormal(3, 4000), "INP": lognormal(4, 4000, median=80)},
+            {"eu": Counters(100_000, 45, 95_500, 4_500)},
+        ),
     )
     results = evaluate_canary(data, policy, WINDOW, NOW)
     assert [r.gate for r in results] == ["lcp_p75", "inp_p75", "error_budget", "cache_hit"]

@@ -61,8 +61,9 @@ def p75_over_time_png(
     # Empty buckets are skipped rather than drawn as breaks: RUM arrives in bursts, and a line
     # broken into single dots hides the trend the approver is looking for.
     has_b, has_c = ~np.isnan(b), ~np.isnan(c)
-    ax.fill_between(list(x[has_b]), b[has_b], b[has_b] + budget_ms, color=BUDGET, alpha=0.25,
-                    label=f"budget (+{budget_ms:g} ms)")
+    ax.fill_between(
+        list(x[has_b]), b[has_b], b[has_b] + budget_ms, color=BUDGET, alpha=0.25, label=f"budget (+{budget_ms:g} ms)"
+    )
     ax.plot(list(x[has_b]), b[has_b], color=BASELINE, marker="o", ms=3, label="baseline p75")
     ax.plot(list(x[has_c]), c[has_c], color=CANARY, marker="o", ms=3, label="canary p75")
     ax.set_ylabel(f"{metric} p75 (ms)")
@@ -89,8 +90,10 @@ def distributions_png(
     fig = Figure(figsize=(5 * len(metrics), 4), layout="constrained")
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     for ax, metric in zip(axes, metrics, strict=True):
-        arms = [(name, colour, np.asarray(values.get(metric, np.empty(0)), dtype=np.float64))
-                for name, colour, values in (("baseline", BASELINE, baseline), ("canary", CANARY, canary))]
+        arms = [
+            (name, colour, np.asarray(values.get(metric, np.empty(0)), dtype=np.float64))
+            for name, colour, values in (("baseline", BASELINE, baseline), ("canary", CANARY, canary))
+        ]
         arms = [(n, col, v[np.isfinite(v) & (v > 0)]) for n, col, v in arms]
         present = [v for _, _, v in arms if v.size]
         ax.set_title(f"{metric} distribution")
@@ -103,8 +106,15 @@ def distributions_png(
         for name, colour, v in arms:
             if not v.size:
                 continue
-            ax.hist(v, bins=bins, density=True, histtype="stepfilled", alpha=0.35, color=colour,
-                    label=f"{name} (n={v.size:,})")
+            ax.hist(
+                v,
+                bins=bins,
+                density=True,
+                histtype="stepfilled",
+                alpha=0.35,
+                color=colour,
+                label=f"{name} (n={v.size:,})",
+            )
             q = float(np.quantile(v, 0.75, method="inverted_cdf"))
             ax.axvline(q, color=colour, linestyle="--", linewidth=1.2, label=f"{name} p75 {q:,.0f} ms")
         ax.set_xscale("log")
@@ -140,8 +150,15 @@ def regional_error_png(
             ax.bar(x + width / 2, base * 100, width, color=BASELINE, label="baseline")
         ax.set_xticks(x, names)
         for xi, n, r in zip(x, names, rates, strict=True):
-            ax.annotate(f"{regions[n].requests:,} req", (xi, r * 100), ha="center", va="bottom",
-                        fontsize="x-small", xytext=(0, 2), textcoords="offset points")
+            ax.annotate(
+                f"{regions[n].requests:,} req",
+                (xi, r * 100),
+                ha="center",
+                va="bottom",
+                fontsize="x-small",
+                xytext=(0, 2),
+                textcoords="offset points",
+            )
     ax.axhline(max_rate * 100, color=BUDGET, linestyle="--", label=f"cap {max_rate:.2%}")
     ax.set_ylabel("error rate (%)")
     ax.set_title(title)

@@ -20,12 +20,20 @@ log = logging.getLogger(__name__)
 
 
 class Poster(Protocol):
-    async def post(self, channel: str, text: str, blocks: list[dict[str, object]] | None = None,
-                   thread_ts: str | None = None) -> str: ...
+    async def post(
+        self, channel: str, text: str, blocks: list[dict[str, object]] | None = None, thread_ts: str | None = None
+    ) -> str: ...
 
 
-def due(head_seq: int, last_seq: int, last_at: datetime | None, now: datetime, every: int,
-        minutes: float, first_entry_at: datetime | None) -> bool:
+def due(
+    head_seq: int,
+    last_seq: int,
+    last_at: datetime | None,
+    now: datetime,
+    every: int,
+    minutes: float,
+    first_entry_at: datetime | None,
+) -> bool:
     """A checkpoint is due after ``every`` new entries, or when new entries are ``minutes`` old unsigned."""
     if head_seq <= last_seq:
         return False
@@ -37,9 +45,11 @@ def due(head_seq: int, last_seq: int, last_at: datetime | None, now: datetime, e
 
 def digest_text(cp: Checkpoint, public_key: str) -> str:
     """What the audit channel gets: readable, plus the exact JSON for `audit verify --checkpoint`."""
-    return (f"🔏 Audit checkpoint: entries 1–{cp.seq}, head `{cp.head_hash}`, digest `{cp.digest}`, "
-            f"key `{cp.key_id}` (public key `{public_key}`).\n"
-            f"```{json.dumps(cp.to_dict(), sort_keys=True)}```")
+    return (
+        f"🔏 Audit checkpoint: entries 1–{cp.seq}, head `{cp.head_hash}`, digest `{cp.digest}`, "
+        f"key `{cp.key_id}` (public key `{public_key}`).\n"
+        f"```{json.dumps(cp.to_dict(), sort_keys=True)}```"
+    )
 
 
 async def maybe_checkpoint(store: Store, settings: Settings, slack: Poster | None, now: datetime) -> Checkpoint | None:
@@ -52,8 +62,15 @@ async def maybe_checkpoint(store: Store, settings: Settings, slack: Poster | Non
         return None
     last = await cps.latest()
     first_at = await cps.first_entry_at() if last is None else None
-    if not due(head.seq, last.seq if last else 0, last.signed_at if last else None, now,
-               settings.checkpoint_every, settings.checkpoint_minutes, first_at):
+    if not due(
+        head.seq,
+        last.seq if last else 0,
+        last.signed_at if last else None,
+        now,
+        settings.checkpoint_every,
+        settings.checkpoint_minutes,
+        first_at,
+    ):
         return None
     key = load_private_key(settings.audit_signing_key)
     cp = sign(key, head.seq, head.hash, now)

@@ -37,8 +37,9 @@ class Permalinks(Protocol):
     async def permalink(self, channel: str, ts: str) -> str | None: ...
 
 
-async def store_artifacts(store: Store, artifacts_dir: Path, release: Release, run_id: int,
-                          artifacts: Sequence[ArtifactLike], now: datetime) -> list[str]:
+async def store_artifacts(
+    store: Store, artifacts_dir: Path, release: Release, run_id: int, artifacts: Sequence[ArtifactLike], now: datetime
+) -> list[str]:
     """Keep each artifact under its SHA-256 and note that this run showed it; returns the hashes."""
     if not artifacts:
         return []
@@ -46,8 +47,11 @@ async def store_artifacts(store: Store, artifacts_dir: Path, release: Release, r
     # Disk writes off the event loop: contact sheets can be a few megabytes.
     digests = await asyncio.to_thread(lambda: [cas.put(a.content) for a in artifacts])
     await EvidenceStore(store.engine).add_artifacts(
-        release.id or 0, run_id, [(a.filename, a.title, d, len(a.content)) for a, d in zip(artifacts, digests,
-                                                                                         strict=True)], now)
+        release.id or 0,
+        run_id,
+        [(a.filename, a.title, d, len(a.content)) for a, d in zip(artifacts, digests, strict=True)],
+        now,
+    )
     return digests
 
 
@@ -92,46 +96,79 @@ def gate_entry(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def make_package(*, release: Release, request: ApprovalRequest, user: str, decision: str, comment: str | None,
-                 now: datetime, permalink: str | None, artifacts: list[dict[str, Any]]) -> dict[str, Any]:
+def make_package(
+    *,
+    release: Release,
+    request: ApprovalRequest,
+    user: str,
+    decision: str,
+    comment: str | None,
+    now: datetime,
+    permalink: str | None,
+    artifacts: list[dict[str, Any]],
+) -> dict[str, Any]:
     """The package as a plain dict (pure: everything it needs is passed in)."""
-    package: dict[str, Any] = _json_safe({
-        "version": PACKAGE_VERSION,
-        "release": {
-            "id": release.id, "name": release.name, "attempt": release.attempt, "title": release.title,
-            "requested_by": release.requested_by,
-            # The policy the verdicts were judged by, pinned by hash (the full text is on the release).
-            "policy_sha256": sha256_hex(canonical_json(_json_safe(release.policy))),
-            "bundle_sha256": sha256_hex(canonical_json(_json_safe(release.bundle))),
-            # The bytes the decision covers: release.yml and every referenced file (see gates/bundle.py).
-            "bundle_digest": release.bundle_digest,
-        },
-        "phase": request.phase,
-        "phase_run_id": request.phase_run_id,
-        "approval_request_id": request.id,
-        "requested_at": request.created_at,
-        "owners": list(request.owners),
-        "escalation_level": request.escalation_level,
-        "decision": {"decision": decision, "by": user, "at": now, "comment": comment},
-        "decision_message": {"channel": request.channel_id, "ts": request.message_ts, "permalink": permalink},
-        "gates": [gate_entry(g) for g in request.gate_snapshot],
-        "artifacts": artifacts,
-    })
+    package: dict[str, Any] = _json_safe(
+        {
+            "version": PACKAGE_VERSION,
+            "release": {
+                "id": release.id,
+                "name": release.name,
+                "attempt": release.attempt,
+                "title": release.title,
+                "requested_by": release.requested_by,
+                # The policy the verdicts were judged by, pinned by hash (the full text is on the release).
+                "policy_sha256": sha256_hex(canonical_json(_json_safe(release.policy))),
+                "bundle_sha256": sha256_hex(canonical_json(_json_safe(release.bundle))),
+                # The bytes the decision covers: release.yml and every referenced file (see gates/bundle.py).
+                "bundle_digest": release.bundle_digest,
+            },
+            "phase": request.phase,
+            "phase_run_id": request.phase_run_id,
+            "approval_request_id": request.id,
+            "requested_at": request.created_at,
+            "owners": list(request.owners),
+            "escalation_level": request.escalation_level,
+            "decision": {"decision": decision, "by": user, "at": now, "comment": comment},
+            "decision_message": {"channel": request.channel_id, "ts": request.message_ts, "permalink": permalink},
+            "gates": [gate_entry(g) for g in request.gate_snapshot],
+            "artifacts": artifacts,
+        }
+    )
     return package
 
 
-async def build_evidence(store: Store, slack: Permalinks | None, artifacts_dir: Path, *, request: ApprovalRequest,
-                         release: Release, user: str, decision: str, comment: str | None,
-                         now: datetime) -> tuple[str, dict[str, Any]]:
+async def build_evidence(
+    store: Store,
+    slack: Permalinks | None,
+    artifacts_dir: Path,
+    *,
+    request: ApprovalRequest,
+    release: Release,
+    user: str,
+    decision: str,
+    comment: str | None,
+    now: datetime,
+) -> tuple[str, dict[str, Any]]:
     """Write the package for a decision about to be recorded; returns (sha256, package)."""
     permalink = None
     if slack is not None and request.message_ts:
         permalink = await slack.permalink(request.channel_id, request.message_ts)
     shown = await EvidenceStore(store.engine).artifacts(request.phase_run_id)
-    artifacts = [{"filename": a.filename, "title": a.title, "sha256": a.sha256, "bytes": a.size,
-                  "path": f"cas/{a.sha256}"} for a in shown]
-    package = make_package(release=release, request=request, user=user, decision=decision, comment=comment,
-                           now=now, permalink=permalink, artifacts=artifacts)
+    artifacts = [
+        {"filename": a.filename, "title": a.title, "sha256": a.sha256, "bytes": a.size, "path": f"cas/{a.sha256}"}
+        for a in shown
+    ]
+    package = make_package(
+        release=release,
+        request=request,
+        user=user,
+        decision=decision,
+        comment=comment,
+        now=now,
+        permalink=permalink,
+        artifacts=artifacts,
+    )
     data = package_bytes(package)
     digest = await asyncio.to_thread(ContentStore(artifacts_dir).put, data)
     return digest, package

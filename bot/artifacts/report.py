@@ -51,8 +51,9 @@ class RunView:
 
     @property
     def label(self) -> str:
-        verb = {"rolled_back": "rolled back", "approved": "approved", "rejected": "rejected"}.get(self.outcome,
-                                                                                                 self.outcome)
+        verb = {"rolled_back": "rolled back", "approved": "approved", "rejected": "rejected"}.get(
+            self.outcome, self.outcome
+        )
         return f"{self.phase.capitalize()} (attempt {self.attempt}, {verb})"
 
 
@@ -181,8 +182,14 @@ _env.filters["ts"] = lambda t: t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC
 def render_report(data: ReportData) -> str:
     """Self-contained HTML: styles inline, charts as data: URIs, nothing fetched when opened."""
     header, rows = comparison(data)
-    return _env.from_string(_HTML).render(d=data, header=header, rows=rows, dur=fmt_duration, val=fmt_value,
-                                          total=fmt_duration(data.finished_at - data.started_at))
+    return _env.from_string(_HTML).render(
+        d=data,
+        header=header,
+        rows=rows,
+        dur=fmt_duration,
+        val=fmt_value,
+        total=fmt_duration(data.finished_at - data.started_at),
+    )
 
 
 def _md(text: Any) -> str:
@@ -193,11 +200,14 @@ def _md(text: Any) -> str:
 def render_summary(data: ReportData) -> str:
     """Markdown for the thread: phases, durations, who approved, verdicts, metric table, rollbacks."""
     total = fmt_duration(data.finished_at - data.started_at)
-    lines = [f"## Release report: {_md(data.name)} — {_md(data.state)}",
-             f"{_md(data.title)} · {data.attempts} attempt(s) · total {total} · audit log {_md(data.audit)}",
-             *([f"Bundle digest `{data.bundle_digest}` ({len(data.bundle_files)} files)"] if data.bundle_digest
-               else []), "",
-             "| Phase | Duration | Outcome | Decided by | Gates |", "|---|---|---|---|---|"]
+    lines = [
+        f"## Release report: {_md(data.name)} — {_md(data.state)}",
+        f"{_md(data.title)} · {data.attempts} attempt(s) · total {total} · audit log {_md(data.audit)}",
+        *([f"Bundle digest `{data.bundle_digest}` ({len(data.bundle_files)} files)"] if data.bundle_digest else []),
+        "",
+        "| Phase | Duration | Outcome | Decided by | Gates |",
+        "|---|---|---|---|---|",
+    ]
     for r in data.runs:
         counts: dict[str, int] = {}
         for g in r.gates:
@@ -214,23 +224,29 @@ def render_summary(data: ReportData) -> str:
         lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
     if data.rollbacks:
         lines += ["", "**Rollbacks**"]
-        lines += [f"- {_md(rb['at'])} {_md(rb['phase'])} by {_md(rb['actor'])}"
-                  + (f": {_md(rb['reason'])}" if rb.get("reason") else "") for rb in data.rollbacks]
+        lines += [
+            f"- {_md(rb['at'])} {_md(rb['phase'])} by {_md(rb['actor'])}"
+            + (f": {_md(rb['reason'])}" if rb.get("reason") else "")
+            for rb in data.rollbacks
+        ]
     return "\n".join(lines) + "\n"
 
 
 def review_template(data: ReportData, due: datetime) -> str:
     """The 24-hour post-release review message (the lead schedules it a day after completion)."""
-    return (f"## 24-hour review: {_md(data.name)}\nDue {due.astimezone(UTC):%Y-%m-%d %H:%M UTC}. "
-            "Reply in this thread with:\n"
-            "1. **Metrics since Global** — LCP/INP p75, error rate, cache hit ratio vs. the release report.\n"
-            "2. **Incidents or complaints** linked to these images (links).\n"
-            "3. **What the gates missed or flagged wrongly**, and the policy change that would fix it.\n"
-            "4. **Keep / follow-up / revert** — and who owns the follow-up.\n")
+    return (
+        f"## 24-hour review: {_md(data.name)}\nDue {due.astimezone(UTC):%Y-%m-%d %H:%M UTC}. "
+        "Reply in this thread with:\n"
+        "1. **Metrics since Global** — LCP/INP p75, error rate, cache hit ratio vs. the release report.\n"
+        "2. **Incidents or complaints** linked to these images (links).\n"
+        "3. **What the gates missed or flagged wrongly**, and the policy change that would fix it.\n"
+        "4. **Keep / follow-up / revert** — and who owns the follow-up.\n"
+    )
 
 
-async def collect_report(store: Store, artifacts_dir: Path, name: str, now: datetime | None = None,
-                         *, embed: bool = True) -> ReportData:
+async def collect_report(
+    store: Store, artifacts_dir: Path, name: str, now: datetime | None = None, *, embed: bool = True
+) -> ReportData:
     ev = EvidenceStore(store.engine)
     hist = await ev.history(name)
     if not hist.attempts:
@@ -239,14 +255,25 @@ async def collect_report(store: Store, artifacts_dir: Path, name: str, now: date
     entries = await store.audit_entries()
     problem = verify_chain(entries)
     audit = f"intact ({len(entries)} entries)" if problem is None else f"TAMPERED at entry {problem.seq}"
-    evidence_by_request = {e["detail"].get("request"): e["detail"].get("evidence") for e in entries
-                           if e["release_name"] == name and e["action"].startswith("decision.")
-                           and e["outcome"] in ("approve", "reject")}
-    rollbacks = [{"at": e["at"], "phase": e["phase"], "actor": e["actor"],
-                  "reason": (e["detail"] or {}).get("reason") or ", ".join((e["detail"] or {}).get("failed_gates", []))}
-                 for e in entries if e["release_name"] == name and
-                 (e["action"] == "release.rollback" or (e["action"] == "gates.evaluated" and e["outcome"] == "fail"
-                                                        and e["phase"] == "canary"))]
+    evidence_by_request = {
+        e["detail"].get("request"): e["detail"].get("evidence")
+        for e in entries
+        if e["release_name"] == name and e["action"].startswith("decision.") and e["outcome"] in ("approve", "reject")
+    }
+    rollbacks = [
+        {
+            "at": e["at"],
+            "phase": e["phase"],
+            "actor": e["actor"],
+            "reason": (e["detail"] or {}).get("reason") or ", ".join((e["detail"] or {}).get("failed_gates", [])),
+        }
+        for e in entries
+        if e["release_name"] == name
+        and (
+            e["action"] == "release.rollback"
+            or (e["action"] == "gates.evaluated" and e["outcome"] == "fail" and e["phase"] == "canary")
+        )
+    ]
     runs: list[RunView] = []
     for release in hist.attempts:
         rid = release.id or 0
@@ -254,9 +281,14 @@ async def collect_report(store: Store, artifacts_dir: Path, name: str, now: date
         for d in hist.decisions.get(rid, []):
             req = await store.approval_request(d.approval_request_id)
             if req is not None:
-                by_run[req.phase_run_id] = {"phase": d.phase, "decision": d.decision, "by": d.by, "at": d.at,
-                                            "comment": d.comment,
-                                            "evidence": evidence_by_request.get(d.approval_request_id)}
+                by_run[req.phase_run_id] = {
+                    "phase": d.phase,
+                    "decision": d.decision,
+                    "by": d.by,
+                    "at": d.at,
+                    "comment": d.comment,
+                    "evidence": evidence_by_request.get(d.approval_request_id),
+                }
         for run in hist.runs.get(rid, []):
             gates = [g.to_dict() for g in await store.gate_results(run.id or 0)]
             arts = []
@@ -268,13 +300,34 @@ async def collect_report(store: Store, artifacts_dir: Path, name: str, now: date
                     except IntegrityProblem:
                         uri = None
                 arts.append(ArtifactView(a.filename, a.title, a.sha256, a.size, uri))
-            runs.append(RunView(release.attempt, run.phase, run.outcome, run.started_at, run.finished_at, gates,
-                                arts, by_run.get(run.id or 0)))
+            runs.append(
+                RunView(
+                    release.attempt,
+                    run.phase,
+                    run.outcome,
+                    run.started_at,
+                    run.finished_at,
+                    gates,
+                    arts,
+                    by_run.get(run.id or 0),
+                )
+            )
     first, last = hist.attempts[0], hist.attempts[-1]
-    return ReportData(name=name, title=last.title, state=last.state, requested_by=first.requested_by,
-                      attempts=len(hist.attempts), started_at=first.created_at, finished_at=last.updated_at,
-                      runs=runs, audit=audit, generated_at=now or datetime.now(UTC), rollbacks=rollbacks,
-                      bundle_digest=last.bundle_digest, bundle_files=list(last.bundle_manifest))
+    return ReportData(
+        name=name,
+        title=last.title,
+        state=last.state,
+        requested_by=first.requested_by,
+        attempts=len(hist.attempts),
+        started_at=first.created_at,
+        finished_at=last.updated_at,
+        runs=runs,
+        audit=audit,
+        generated_at=now or datetime.now(UTC),
+        rollbacks=rollbacks,
+        bundle_digest=last.bundle_digest,
+        bundle_files=list(last.bundle_manifest),
+    )
 
 
 async def write_report(store: Store, artifacts_dir: Path, name: str, now: datetime | None = None) -> tuple[str, str]:
@@ -285,5 +338,12 @@ async def write_report(store: Store, artifacts_dir: Path, name: str, now: dateti
     return digest, render_summary(data)
 
 
-__all__ = ["ReportData", "collect_report", "load_package", "render_report", "render_summary", "review_template",
-           "write_report"]
+__all__ = [
+    "ReportData",
+    "collect_report",
+    "load_package",
+    "render_report",
+    "render_summary",
+    "review_template",
+    "write_report",
+]

@@ -78,9 +78,7 @@ def _labelled(panels: Sequence[tuple[str, Image.Image]], size: tuple[int, int]) 
     return sheet
 
 
-def diff_thumbnail(
-    baseline: Pixels, candidate: Pixels, comparison: VisualComparison | None = None
-) -> bytes:
+def diff_thumbnail(baseline: Pixels, candidate: Pixels, comparison: VisualComparison | None = None) -> bytes:
     """PNG bytes of baseline | candidate | diff. Without a comparison (e.g. sizes differ) the
     third panel is left out and each image is scaled on its own."""
     h, w = baseline.shape[:2]
@@ -147,8 +145,9 @@ def worst_first(items: Sequence[SheetItem]) -> list[SheetItem]:
     return sorted(items, key=lambda i: (_RANK[i.status], -(i.changed_fraction or 0.0), i.image_id))
 
 
-def contact_sheet(items: Sequence[SheetItem], columns: int = SHEET_COLUMNS,
-                  max_items: int = SHEET_MAX_ITEMS) -> tuple[bytes, int]:
+def contact_sheet(
+    items: Sequence[SheetItem], columns: int = SHEET_COLUMNS, max_items: int = SHEET_MAX_ITEMS
+) -> tuple[bytes, int]:
     """(PNG bytes of a grid of thumbnails, worst first; how many items did not fit)."""
     if not items:
         raise ValueError("a contact sheet needs at least one thumbnail")

@@ -42,11 +42,11 @@ def add_gate_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help="write the JSON report here ('-' for stdout)")
     p.add_argument("--junit", metavar="PATH", help="write JUnit XML (one test case per image × gate)")
     p.add_argument("--thumbs", metavar="DIR", help="write diff thumbnails and contact-sheet.png here")
+    p.add_argument("--workers", type=int, default=None, metavar="N", help="processes to use (default: all CPU cores)")
     p.add_argument(
-        "--workers", type=int, default=None, metavar="N", help="processes to use (default: all CPU cores)"
-    )
-    p.add_argument(
-        "--policy", metavar="PATH", default=None,
+        "--policy",
+        metavar="PATH",
+        default=None,
         help="policy.yml (default: $RELEASEGATE_POLICY or ./policy.yml; built-in defaults if absent)",
     )
     p.add_argument("--no-progress", action="store_true", help="never draw the progress bar")
@@ -144,9 +144,7 @@ def render_table(report: PreviewReport) -> str:
 
 
 def _case(suite: ET.Element, r: GateResult) -> None:
-    case = ET.SubElement(
-        suite, "testcase", classname=f"preview.{r.image_id or 'release'}", name=r.gate, time="0"
-    )
+    case = ET.SubElement(suite, "testcase", classname=f"preview.{r.image_id or 'release'}", name=r.gate, time="0")
     detail = json.dumps(dict(r.values), sort_keys=True, default=str)
     if r.status is Status.FAIL:
         ET.SubElement(case, "failure", message=r.summary, type="gate_failed").text = detail

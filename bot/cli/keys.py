@@ -34,14 +34,25 @@ def add_keys_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="create a key and print it once (only its hash is stored)",
         description=f"Scopes: {scopes}. RELEASEGATE_API_TOKEN stays the admin key with every scope.",
     )
-    create.add_argument("--scope", action="append", required=True, metavar="S[,S…]",
-                        help=f"what the key may do: {', '.join(SCOPES)} (comma-separated or repeated)")
-    create.add_argument("--origin", action="extend", nargs="+", default=[], metavar="URL",
-                        help="sites allowed to use the key from browsers, e.g. https://shop.example.com "
-                             "(required for rum:write)")
+    create.add_argument(
+        "--scope",
+        action="append",
+        required=True,
+        metavar="S[,S…]",
+        help=f"what the key may do: {', '.join(SCOPES)} (comma-separated or repeated)",
+    )
+    create.add_argument(
+        "--origin",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="URL",
+        help="sites allowed to use the key from browsers, e.g. https://shop.example.com (required for rum:write)",
+    )
     create.add_argument("--name", default=None, help="a label for lists and the audit log (default key-<id>)")
-    create.add_argument("--expires", default=None, metavar="DURATION",
-                        help="lifetime such as 90d, 12h (default: never expires)")
+    create.add_argument(
+        "--expires", default=None, metavar="DURATION", help="lifetime such as 90d, 12h (default: never expires)"
+    )
     ksub.add_parser("list", help="every key: id, name, scopes, origins, dates (never the key itself)")
     revoke = ksub.add_parser("revoke", help="revoke a key now; requests with it get 401 'key revoked'")
     revoke.add_argument("id", type=int, metavar="ID")
@@ -95,15 +106,22 @@ async def _with_store(work: Callable[[KeyStore], Awaitable[int]]) -> int:
 
 
 async def _create(
-    ks: KeyStore, name: str | None, scopes: frozenset[str], origins: tuple[str, ...], expires_at: datetime | None,
+    ks: KeyStore,
+    name: str | None,
+    scopes: frozenset[str],
+    origins: tuple[str, ...],
+    expires_at: datetime | None,
     now: datetime,
 ) -> int:
-    created = await ks.create(name=name, scopes=scopes, origins=origins, expires_at=expires_at, actor=cli_actor(),
-                              now=now)
+    created = await ks.create(
+        name=name, scopes=scopes, origins=origins, expires_at=expires_at, actor=cli_actor(), now=now
+    )
     row = created.row
-    print(f"key {row.id} ({row.name}) created: scopes {', '.join(sorted(row.scopes))}"
-          + (f"; origins {', '.join(row.origins)}" if row.origins else "")
-          + (f"; expires {_when(row.expires_at)}" if row.expires_at else "; never expires"))
+    print(
+        f"key {row.id} ({row.name}) created: scopes {', '.join(sorted(row.scopes))}"
+        + (f"; origins {', '.join(row.origins)}" if row.origins else "")
+        + (f"; expires {_when(row.expires_at)}" if row.expires_at else "; never expires")
+    )
     print("Copy it now; it is shown only this once (only its hash is stored):")
     print(created.token)
     return 0
@@ -121,11 +139,19 @@ async def _list(ks: KeyStore, now: datetime) -> int:
     header = ("id", "name", "scopes", "origins", "created", "expires", "revoked", "last used", "state")
     table = [header]
     for r in rows:
-        table.append((
-            str(r.id), r.name, ",".join(sorted(r.scopes)), ",".join(r.origins) or "—", _when(r.created_at),
-            _when(r.expires_at) if r.expires_at else "never", _when(r.revoked_at), _when(r.last_used_at),
-            r.state(now),
-        ))
+        table.append(
+            (
+                str(r.id),
+                r.name,
+                ",".join(sorted(r.scopes)),
+                ",".join(r.origins) or "—",
+                _when(r.created_at),
+                _when(r.expires_at) if r.expires_at else "never",
+                _when(r.revoked_at),
+                _when(r.last_used_at),
+                r.state(now),
+            )
+        )
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -17,8 +17,9 @@ from storage.db import DatabaseUrlError
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="releasegate", description="Ship web images safely, gated in Slack.")
-    p.add_argument("--log-level", default=None, type=str.upper, choices=LEVELS,
-                   help="default: $RELEASEGATE_LOG_LEVEL or INFO")
+    p.add_argument(
+        "--log-level", default=None, type=str.upper, choices=LEVELS, help="default: $RELEASEGATE_LOG_LEVEL or INFO"
+    )
     p.add_argument("--log-format", default=None, choices=FORMATS, help="default: $RELEASEGATE_LOG_FORMAT or text")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -99,8 +100,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         try:
             from bot.demo.walkthrough import run_demo
         except ImportError:
-            print("releasegate: the demo is not part of this install (wheels and the image leave the Slack "
-                  "stand-in out); run it from a checkout: bash scripts/demo.sh", file=sys.stderr)
+            print(
+                "releasegate: the demo is not part of this install (wheels and the image leave the Slack "
+                "stand-in out); run it from a checkout: bash scripts/demo.sh",
+                file=sys.stderr,
+            )
             return 2
         return asyncio.run(run_demo(args.out))
     settings = load_settings()

@@ -28,15 +28,16 @@ def add_metrics_parser(subparsers: Any) -> argparse.ArgumentParser:
         "import-lighthouse",
         help="store a Lighthouse report (navigation LHR or user-flow result) as lab samples",
         description="LCP, TBT (as the lab stand-in for INP), CLS, and INP where a timespan step has it. "
-                    "Exit 0 imported (errored or absent metrics are listed as skipped), 2 bad input.",
+        "Exit 0 imported (errored or absent metrics are listed as skipped), 2 bad input.",
     )
     p.add_argument("report", metavar="REPORT.json")
     p.add_argument("--release", required=True, metavar="NAME")
     p.add_argument("--cohort", required=True, choices=COHORTS)
     p.add_argument("--page", default=None, help="page path to tag the samples with (default: the report's URL)")
     p.add_argument("--region", default="lab", help="region to tag the samples with (default: lab)")
-    p.add_argument("--allow-unknown-release", action="store_true",
-                   help="import even if no release of that name exists yet")
+    p.add_argument(
+        "--allow-unknown-release", action="store_true", help="import even if no release of that name exists yet"
+    )
     return metrics
 
 
@@ -83,8 +84,10 @@ async def _import(args: argparse.Namespace, report: Any) -> int:
         store = MetricsStore(engine)
         known = None if args.allow_unknown_release else await store.known_releases([args.release])
         if known is not None and args.release not in known:
-            print(f"releasegate: unknown release {args.release!r}: start it first, "
-                  "or pass --allow-unknown-release", file=sys.stderr)
+            print(
+                f"releasegate: unknown release {args.release!r}: start it first, or pass --allow-unknown-release",
+                file=sys.stderr,
+            )
             return 2
         accepted: list[Parsed] = []
         for sample in report.samples:

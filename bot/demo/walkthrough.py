@@ -162,8 +162,12 @@ async def _script(sb: Sandbox, flags: Path) -> None:
     assert sb.bot is not None
     # The RUM collector gets a key that can post metrics and nothing else (`releasegate keys create`).
     created = await KeyStore(sb.bot.store).create(
-        name="rum-collector", scopes=frozenset({"metrics:write"}), origins=(), expires_at=None,
-        actor="cli:demo-admin", now=datetime.now(UTC),
+        name="rum-collector",
+        scopes=frozenset({"metrics:write"}),
+        origins=(),
+        expires_at=None,
+        actor="cli:demo-admin",
+        now=datetime.now(UTC),
     )
     key = created.token
     _say("0. An admin runs `releasegate keys create --scope metrics:write --name rum-collector`: the RUM")
@@ -175,8 +179,10 @@ async def _script(sb: Sandbox, flags: Path) -> None:
     _say("   Preview gates ran: " + preview.text)
     started = await sb.bot.store.latest_release(RELEASE) if sb.bot else None
     if started is not None and started.bundle_digest:
-        _say(f"   Bundle digest {started.bundle_digest[:16]}… covers release.yml and "
-             f"{len(started.bundle_manifest) - 1} image files: every approval is bound to these bytes")
+        _say(
+            f"   Bundle digest {started.bundle_digest[:16]}… covers release.yml and "
+            f"{len(started.bundle_manifest) - 1} image files: every approval is bound to these bytes"
+        )
 
     _say(f"2. {PEOPLE[REVIEWER]} is in a meeting: after the 3s demo SLA the backup is DMed")
     await wait_until(lambda: bool(sb.standin.dms(BACKUP)), timeout=20)

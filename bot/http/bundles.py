@@ -53,14 +53,16 @@ def add_bundle_routes(app: web.Application, ctx: HttpContext) -> None:
             if error:
                 return _bad(error)
             try:
-                bundle = parse_bundle((staging / "release.yml").read_text(encoding="utf-8"),
-                                      source=f"{name}/release.yml")
+                bundle = parse_bundle(
+                    (staging / "release.yml").read_text(encoding="utf-8"), source=f"{name}/release.yml"
+                )
             except UnicodeDecodeError:
                 return _bad(f"{name}/release.yml is not UTF-8 text")
             except BundleError as exc:
                 return _bad(str(exc))
-            missing = [p for img in bundle.images for p in (img.candidate, img.baseline) if p
-                       and not (staging / p).is_file()]
+            missing = [
+                p for img in bundle.images for p in (img.candidate, img.baseline) if p and not (staging / p).is_file()
+            ]
             if missing:
                 return _bad("files named in release.yml were not uploaded: " + ", ".join(missing[:20]))
             fp = await asyncio.to_thread(fingerprint, staging, bundle)
@@ -80,12 +82,20 @@ def add_bundle_routes(app: web.Application, ctx: HttpContext) -> None:
             finally:
                 files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()) if replaced else []
                 size = sum((target / f).stat().st_size for f in files) if replaced else 0
-                detail = {"bundle_digest": fp.digest, "files": len(files), "bytes": size,
-                          "images": len(bundle.images)} if replaced else None
+                detail = (
+                    {"bundle_digest": fp.digest, "files": len(files), "bytes": size, "images": len(bundle.images)}
+                    if replaced
+                    else None
+                )
                 await ctx.store.finish_upload(name, actor, ctx.clock(), detail)
             return web.json_response(
-                {"name": name, "images": len(bundle.images), "files": files, "bundle_digest": fp.digest,
-                 "image_sha256": fp.image_hashes(bundle)},
+                {
+                    "name": name,
+                    "images": len(bundle.images),
+                    "files": files,
+                    "bundle_digest": fp.digest,
+                    "image_sha256": fp.image_hashes(bundle),
+                },
                 status=201,
             )
         finally:

@@ -44,7 +44,7 @@ class Parsed:
 def parse_body(body: bytes) -> Parsed:
     """The items of a batch and the release names they mention, or :class:`BadBatch`."""
     if not body.strip():
-        raise BadBatch(400, "empty body: send a JSON array of samples or {\"samples\": [...]}")
+        raise BadBatch(400, 'empty body: send a JSON array of samples or {"samples": [...]}')
     try:
         # NaN/Infinity literals are allowed through here on purpose: they are per-item mistakes
         # that validate_item rejects with a reason, not a reason to refuse the whole batch.
@@ -55,13 +55,15 @@ def parse_body(body: bytes) -> Parsed:
         raise BadBatch(400, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     if isinstance(doc, dict):
         if "samples" not in doc:
-            raise BadBatch(400, "expected a JSON array of samples or an object with a \"samples\" array")
+            raise BadBatch(400, 'expected a JSON array of samples or an object with a "samples" array')
         doc = doc["samples"]
     if not isinstance(doc, list):
-        raise BadBatch(400, f"\"samples\" must be an array, got {type(doc).__name__}")
+        raise BadBatch(400, f'"samples" must be an array, got {type(doc).__name__}')
     if len(doc) > MAX_ITEMS:
-        raise BadBatch(413, f"batch has {len(doc):,} items; the limit is {MAX_ITEMS:,} per request, "
-                            "so split it into smaller batches")
+        raise BadBatch(
+            413,
+            f"batch has {len(doc):,} items; the limit is {MAX_ITEMS:,} per request, so split it into smaller batches",
+        )
     releases = {r for item in doc if isinstance(item, dict) and isinstance(r := item.get("release"), str)}
     return Parsed(doc, releases)
 
@@ -77,23 +79,28 @@ def add_metrics_routes(app: web.Application, ctx: HttpContext) -> None:
         except BadBatch as exc:
             return web.json_response({"error": exc.message}, status=exc.status)
         known = await store.known_releases(parsed.releases)
-        result: BatchResult = (await asyncio.to_thread(validate_batch, parsed.items, known) if big
-                               else validate_batch(parsed.items, known))
+        result: BatchResult = (
+            await asyncio.to_thread(validate_batch, parsed.items, known) if big else validate_batch(parsed.items, known)
+        )
         try:
             stored = await store.insert(result.accepted, ctx.clock(), source="rum")
         except Exception:
             log.exception("storing %d metric samples failed", len(result.accepted))
             return web.json_response(
                 {"error": "the samples could not be stored; nothing from this batch was kept, retry it"},
-                status=503, headers={"Retry-After": "5"},
+                status=503,
+                headers={"Retry-After": "5"},
             )
         valid = len(parsed.items) - len(result.rejected)
-        return web.json_response({
-            "received": len(parsed.items),
-            "accepted": valid,
-            # Accepted items superseded by a later report of the same web-vitals id in this batch.
-            "superseded": valid - stored,
-            "rejected": [{"index": i, "reason": r.reason, "field": r.field} for i, r in result.rejected],
-        }, status=202)
+        return web.json_response(
+            {
+                "received": len(parsed.items),
+                "accepted": valid,
+                # Accepted items superseded by a later report of the same web-vitals id in this batch.
+                "superseded": valid - stored,
+                "rejected": [{"index": i, "reason": r.reason, "field": r.field} for i, r in result.rejected],
+            },
+            status=202,
+        )
 
     app.router.add_post("/api/v1/metrics", post_metrics)

@@ -51,8 +51,7 @@ async def _run_command(lc: Lifecycle, cmd: Command, caller: Caller) -> None:
         await _status(lc, cmd.name, caller)
     elif cmd.verb in OWNER_EVENTS:
         assert cmd.name
-        await owner_commands.owner_command(lc, cmd.name, OWNER_EVENTS[cmd.verb], caller.user, cmd.reason,
-                                           caller.reply)
+        await owner_commands.owner_command(lc, cmd.name, OWNER_EVENTS[cmd.verb], caller.user, cmd.reason, caller.reply)
     elif cmd.verb == "inspector":
         await _inspector_link(lc, caller)
     elif cmd.verb == "drill":

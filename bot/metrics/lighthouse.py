@@ -66,8 +66,7 @@ class LabSample:
         """Stable per report, step and audit, so importing the same report twice dedupes."""
         return f"lh:{self.fetch_time or 'unknown'}:{self.step}:{self.audit}"
 
-    def to_item(self, release: str, cohort: CohortName, region: str = "lab", page: str | None = None
-                ) -> dict[str, Any]:
+    def to_item(self, release: str, cohort: CohortName, region: str = "lab", page: str | None = None) -> dict[str, Any]:
         """The ``POST /api/v1/metrics`` shape, so the import goes through the same validation."""
         return {
             "name": self.metric,
@@ -107,8 +106,9 @@ def _steps(report: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
         return out
     if isinstance(report.get("audits"), Mapping):
         return [(str(report.get("finalDisplayedUrl") or report.get("requestedUrl") or "navigation"), report)]
-    raise LighthouseError("not a Lighthouse report: expected 'audits' (a navigation report) "
-                          "or 'steps' (a user-flow result)")
+    raise LighthouseError(
+        "not a Lighthouse report: expected 'audits' (a navigation report) or 'steps' (a user-flow result)"
+    )
 
 
 def _numeric(audit: Mapping[str, Any]) -> tuple[float | None, str | None]:
@@ -155,9 +155,17 @@ def parse_lighthouse(report: Mapping[str, Any]) -> LighthouseImport:
             if value is None:
                 result.skipped.append(Skipped(i, name, spec.audit, why_not or "unusable"))
                 continue
-            result.samples.append(LabSample(
-                metric=spec.metric, value=value, audit=spec.audit, proxy=spec.proxy, step=i,
-                step_name=name, gather_mode=mode, url=str(url) if url else None,
-                fetch_time=str(lhr["fetchTime"]) if lhr.get("fetchTime") else None,
-            ))
+            result.samples.append(
+                LabSample(
+                    metric=spec.metric,
+                    value=value,
+                    audit=spec.audit,
+                    proxy=spec.proxy,
+                    step=i,
+                    step_name=name,
+                    gather_mode=mode,
+                    url=str(url) if url else None,
+                    fetch_time=str(lhr["fetchTime"]) if lhr.get("fetchTime") else None,
+                )
+            )
     return result

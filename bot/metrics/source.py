@@ -29,8 +29,7 @@ from storage.metrics import MetricsStore, Series
 
 
 class MetricsSource(Protocol):
-    async def cohorts(self, release: str, window: Window, *,
-                      metrics: Collection[str] | None = None) -> CohortPair:
+    async def cohorts(self, release: str, window: Window, *, metrics: Collection[str] | None = None) -> CohortPair:
         """Both arms over ``window``; ``metrics`` names the vitals wanted (``None``: all)."""
         ...
 
@@ -45,8 +44,7 @@ class DatabaseMetricsSource:
     def __init__(self, store: MetricsStore) -> None:
         self.store = store
 
-    async def cohorts(self, release: str, window: Window, *,
-                      metrics: Collection[str] | None = None) -> CohortPair:
+    async def cohorts(self, release: str, window: Window, *, metrics: Collection[str] | None = None) -> CohortPair:
         return await self.store.cohorts(release, window.start, window.end, metrics=metrics)
 
     async def p75_series(self, release: str, metric: str, window: Window, buckets: int) -> Series:
@@ -56,8 +54,7 @@ class DatabaseMetricsSource:
 class NullMetricsSource:
     """No metrics at all: every traffic gate comes out inconclusive (too few samples)."""
 
-    async def cohorts(self, release: str, window: Window, *,
-                      metrics: Collection[str] | None = None) -> CohortPair:
+    async def cohorts(self, release: str, window: Window, *, metrics: Collection[str] | None = None) -> CohortPair:
         return CohortPair(CohortData(), CohortData())
 
     async def p75_series(self, release: str, metric: str, window: Window, buckets: int) -> Series:

@@ -23,8 +23,14 @@ def check_brand(root: Path, bundle: Bundle, config: BrandConfig, max_pixels: int
     for spec in bundle.images:
         facts, pixels = decode_image(root, spec.candidate, limit)
         if pixels is None:
-            out.append(GateResult(gate=_GATE.name, status=Status.INCONCLUSIVE, image_id=spec.id,
-                                  summary=facts.error or f"{spec.candidate} could not be decoded"))
+            out.append(
+                GateResult(
+                    gate=_GATE.name,
+                    status=Status.INCONCLUSIVE,
+                    image_id=spec.id,
+                    summary=facts.error or f"{spec.candidate} could not be decoded",
+                )
+            )
             continue
         logo = load_rgba(root, spec.logo.reference, limit) if spec.logo else None
         subject = ImageSubject(spec=spec, candidate=facts, candidate_pixels=pixels, logo_pixels=logo)

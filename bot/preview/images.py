@@ -62,9 +62,7 @@ def decode_pair(
     return first, second
 
 
-def decode_image(
-    root: Path, rel: str, max_pixels: int, *, pixels: bool = True
-) -> tuple[ImageFacts, Pixels | None]:
+def decode_image(root: Path, rel: str, max_pixels: int, *, pixels: bool = True) -> tuple[ImageFacts, Pixels | None]:
     """Facts about a file and, if asked, its RGBA pixels — from a single decode.
 
     Decoding is the most expensive step of a visual diff; inspecting and then loading would do
@@ -86,7 +84,12 @@ def decode_image(
                 w, h = im.size
                 if w * h > max_pixels:
                     return ImageFacts(
-                        path=rel, exists=True, size_bytes=size, format=fmt, width=w, height=h,
+                        path=rel,
+                        exists=True,
+                        size_bytes=size,
+                        format=fmt,
+                        width=w,
+                        height=h,
                         error=f"{rel}: {w}×{h} = {w * h:,} pixels is over the {max_pixels:,} pixel limit;"
                         " refused without decoding",
                     ), None
@@ -104,14 +107,29 @@ def decode_image(
                     w, h = h, w
                 if pixels:
                     rgba = to_rgba(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as exc:
         return ImageFacts(path=rel, exists=True, size_bytes=size, error=f"{rel}: cannot decode ({exc})"), None
     return ImageFacts(
-        path=rel, exists=True, size_bytes=size, format=fmt, width=w, height=h, mode=mode,
-        frames=frames, exif_orientation=orientation, has_alpha=has_alpha,
+        path=rel,
+        exists=True,
+        size_bytes=size,
+        format=fmt,
+        width=w,
+        height=h,
+        mode=mode,
+        frames=frames,
+        exif_orientation=orientation,
+        has_alpha=has_alpha,
         icc_profile_name=meta_flags.get("icc_profile") or ("embedded" if icc else None),
-        metadata_text=meta_text, metadata_flags=meta_flags,
+        metadata_text=meta_text,
+        metadata_flags=meta_flags,
     ), rgba
 
 

@@ -197,7 +197,7 @@ def _iptc(im: Image.Image, text: dict[str, str]) -> None:
         value = info.get(key)
         values = value if isinstance(value, list) else [value]
         parts = [_decode_bytes(v) if isinstance(v, bytes) else "" for v in values if v]
-        if (joined := _clean("; ".join(p for p in parts if p))):
+        if joined := _clean("; ".join(p for p in parts if p)):
             text[name] = joined
 
 
@@ -208,7 +208,7 @@ def _png_text(im: Image.Image, text: dict[str, str]) -> None:
     for key, value in chunks.items():
         if key == _PNG_XMP_KEY or not isinstance(value, str):
             continue
-        if (cleaned := _clean(value)):
+        if cleaned := _clean(value):
             text[f"png:{key}"] = cleaned
 
 

@@ -172,11 +172,16 @@ class FlowCore:
             await self.store.audit(AuditNote(BOT, "bundle.mismatch", "noted", detail), self.clock(), release)
             await self.thread(release, f"{release.name}: bundle changed", blocks)
             return
-        owed = thread_note(release, f"release:{release.id}:bundle_mismatch:{d.found}",
-                           f"{release.name}: bundle changed", blocks)
-        done = await self.store.transition(release.id or 0, state_change(t),
-                                           AuditNote(BOT, "bundle.mismatch", "paused", detail), self.clock(),
-                                           owed=[owed] if owed else [])
+        owed = thread_note(
+            release, f"release:{release.id}:bundle_mismatch:{d.found}", f"{release.name}: bundle changed", blocks
+        )
+        done = await self.store.transition(
+            release.id or 0,
+            state_change(t),
+            AuditNote(BOT, "bundle.mismatch", "paused", detail),
+            self.clock(),
+            owed=[owed] if owed else [],
+        )
         if done is None:
             return
         fresh, _ = done

@@ -76,8 +76,9 @@ async def transition(
                 lc.clock(),
                 release,
             )
-            await reply(f"Cannot {event.value} *{esc(release.name)}*: {d.headline(release)}.\n"
-                        + drift_text(release, d))
+            await reply(
+                f"Cannot {event.value} *{esc(release.name)}*: {d.headline(release)}.\n" + drift_text(release, d)
+            )
             return
     rolled_back = t.after.state is State.ROLLED_BACK
     now = lc.clock()

@@ -119,8 +119,12 @@ class Rollbacks(Summaries):
         await self.safe(
             f"auditing the rollback traffic of {release.name}",
             self.store.audit(
-                AuditNote(actor, "traffic.rollback", outcome,
-                          {"percent": 0.0, "reason": reason, "engine": self.traffic_for(release).name, "error": error}),
+                AuditNote(
+                    actor,
+                    "traffic.rollback",
+                    outcome,
+                    {"percent": 0.0, "reason": reason, "engine": self.traffic_for(release).name, "error": error},
+                ),
                 self.clock(),
                 release,
             ),

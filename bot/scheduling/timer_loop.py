@@ -110,8 +110,12 @@ class TimerLoop:
         )
         scheduler.start()
         self._scheduler = scheduler
-        log.info("timer loop %s started (tick %.1fs, kinds: %s)", self.worker_id, self.tick_seconds,
-                 ", ".join(sorted(self._handlers)) or "none")
+        log.info(
+            "timer loop %s started (tick %.1fs, kinds: %s)",
+            self.worker_id,
+            self.tick_seconds,
+            ", ".join(sorted(self._handlers)) or "none",
+        )
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Stop claiming; let an in-flight tick finish its handlers (up to ``timeout``)."""
@@ -125,8 +129,12 @@ class TimerLoop:
                 async with self._tick_lock:
                     pass
         except TimeoutError:
-            log.warning("timer loop %s: a tick still running after %.0fs; its claims will be released "
-                        "as stale by another worker", self.worker_id, timeout)
+            log.warning(
+                "timer loop %s: a tick still running after %.0fs; its claims will be released "
+                "as stale by another worker",
+                self.worker_id,
+                timeout,
+            )
         scheduler.shutdown(wait=False)
 
     def kick(self) -> None:
@@ -156,8 +164,11 @@ class TimerLoop:
                     released = await self.store.release_stale_claims(self.clock() - self.claim_timeout)
                     last_release = time.monotonic()
                     if released:
-                        log.warning("timer loop %s: re-queued %d timers whose worker stopped answering",
-                                    self.worker_id, released)
+                        log.warning(
+                            "timer loop %s: re-queued %d timers whose worker stopped answering",
+                            self.worker_id,
+                            released,
+                        )
                 claimed = await self.store.claim_due(self.clock(), self.worker_id, self.batch)
                 if not claimed:
                     break
@@ -167,8 +178,11 @@ class TimerLoop:
                 if len(finished) < len(succeeded):
                     # Cancelled while running (a decision landed) or re-claimed after a stall: either
                     # way the handler's own state check is what kept it from acting twice.
-                    log.info("timer loop %s: %d timers were cancelled or re-claimed while they ran",
-                             self.worker_id, len(succeeded) - len(finished))
+                    log.info(
+                        "timer loop %s: %d timers were cancelled or re-claimed while they ran",
+                        self.worker_id,
+                        len(succeeded) - len(finished),
+                    )
                 ran += len(claimed)
                 # No break on a short batch: timers that fell due while this batch ran are claimed
                 # now rather than a tick later, which is what keeps lateness low under load.
@@ -194,14 +208,30 @@ class TimerLoop:
         delay = self.backoff(timer.attempts)
         error = f"{type(exc).__name__}: {exc}"
         if give_up:
-            log.error("timer %s (%s → target %s) failed %d times, giving up: %s",
-                      timer.id, timer.kind, timer.target_id, timer.attempts, error, exc_info=exc)
+            log.error(
+                "timer %s (%s → target %s) failed %d times, giving up: %s",
+                timer.id,
+                timer.kind,
+                timer.target_id,
+                timer.attempts,
+                error,
+                exc_info=exc,
+            )
         else:
-            log.warning("timer %s (%s → target %s) failed (attempt %d/%d), retrying in %.0fs: %s",
-                        timer.id, timer.kind, timer.target_id, timer.attempts, self.max_attempts,
-                        delay.total_seconds(), error, exc_info=exc)
-        await self.store.retry_later(timer.id, error, self.clock() + delay, worker_id=self.worker_id,
-                                     give_up=give_up, now=self.clock())
+            log.warning(
+                "timer %s (%s → target %s) failed (attempt %d/%d), retrying in %.0fs: %s",
+                timer.id,
+                timer.kind,
+                timer.target_id,
+                timer.attempts,
+                self.max_attempts,
+                delay.total_seconds(),
+                error,
+                exc_info=exc,
+            )
+        await self.store.retry_later(
+            timer.id, error, self.clock() + delay, worker_id=self.worker_id, give_up=give_up, now=self.clock()
+        )
 
     def backoff(self, attempts: int) -> timedelta:
         """Exponential with ±20% jitter, so replicas retrying the same outage do not move in step."""

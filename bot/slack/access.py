@@ -31,9 +31,7 @@ async def may_start(
 ) -> bool:
     if await is_requester(slack, policy, user):
         return True
-    await store.audit(
-        AuditNote(user, "release.start", "refused", {"release": name, "why": "not a requester"}), now
-    )
+    await store.audit(AuditNote(user, "release.start", "refused", {"release": name, "why": "not a requester"}), now)
     await reply(
         "You are not allowed to start releases here. Ask an admin to add you (or a user group you are in) "
         "to `requesters` in policy.yml. Your attempt was recorded."

@@ -59,8 +59,13 @@ class Slack:
         return await self.outbox.wait_sent(key, timeout=self.send_timeout)
 
     async def post(
-        self, channel: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None,
-        *, key: str | None = None,
+        self,
+        channel: str,
+        text: str,
+        blocks: Blocks | None = None,
+        thread_ts: str | None = None,
+        *,
+        key: str | None = None,
     ) -> str:
         args: dict[str, Any] = {
             "channel": channel,

@@ -235,16 +235,23 @@ class OutboxSender:
     async def _retry(self, row: OutboxMessage, error: str, after: float | None) -> None:
         assert row.id is not None
         if row.attempts >= self.max_attempts:
-            log.error("outbox %s (%s) gave up after %d attempts: %s",
-                      row.idempotency_key, row.method, row.attempts, error)
+            log.error(
+                "outbox %s (%s) gave up after %d attempts: %s", row.idempotency_key, row.method, row.attempts, error
+            )
             await self.store.mark_failed(row.id, f"gave up after {row.attempts} attempts: {error}")
             return
         delay = min(self.base_backoff * 2 ** min(row.attempts - 1, 20), self.max_backoff)
         delay *= random.uniform(0.8, 1.2)
         if after is not None:
             delay = max(delay, after)
-        log.warning("outbox %s (%s) attempt %d failed, retrying in %.1fs: %s",
-                    row.idempotency_key, row.method, row.attempts, delay, error)
+        log.warning(
+            "outbox %s (%s) attempt %d failed, retrying in %.1fs: %s",
+            row.idempotency_key,
+            row.method,
+            row.attempts,
+            delay,
+            error,
+        )
         await self.store.mark_retry(row.id, error, self.clock() + timedelta(seconds=delay))
 
     async def _resolve(self, row: OutboxMessage) -> dict[str, Any] | None:
@@ -303,8 +310,9 @@ class OutboxSender:
                 if any(code in str(exc) for code in ("channel_not_found", "thread_not_found")):
                     return None  # nothing can have landed where nothing exists
                 # Without history access we cannot tell; a duplicate beats a message that never arrives.
-                log.warning("outbox %s: cannot check whether it already landed (%s); posting again",
-                            row.idempotency_key, exc)
+                log.warning(
+                    "outbox %s: cannot check whether it already landed (%s); posting again", row.idempotency_key, exc
+                )
                 return None
             for msg in resp.get("messages", []):
                 if _key_of(msg.get("metadata")) == row.idempotency_key:
@@ -323,8 +331,11 @@ class OutboxSender:
                 resp = await self.client.api_call(method, data=_form(args))
         except SlackApiError as exc:
             status = exc.response.status_code
-            error = str(exc.response.get("error") or f"http {status}") if isinstance(exc.response.data, dict) \
+            error = (
+                str(exc.response.get("error") or f"http {status}")
+                if isinstance(exc.response.data, dict)
                 else f"http {status}"
+            )
             if status == 429 or error == "ratelimited":
                 after = _retry_after(exc.response.headers)
                 self._method_hold[method] = time.monotonic() + after

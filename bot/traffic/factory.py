@@ -60,8 +60,11 @@ def _flagd(cfg: FlagdEngine | None) -> FlagdFile:
 
 def build_engines(config: TrafficEngines, environ: dict[str, str] | None = None) -> list[TrafficController]:
     # Secrets may sit in .env like every other setting; the real environment wins, as in Settings.
-    env = {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ} \
-        if environ is None else environ
+    env = (
+        {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ}
+        if environ is None
+        else environ
+    )
     out: list[TrafficController] = []
     for name in config.engines:
         if name == "flagd":
@@ -72,14 +75,17 @@ def build_engines(config: TrafficEngines, environ: dict[str, str] | None = None)
             secret = env.get(hook.secret_env, "")
             if not secret:
                 raise TrafficConfigError(
-                    f"setting {hook.secret_env} is required: the webhook traffic engine signs with it")
-            out.append(Webhook(hook.url, secret, attempts=hook.attempts,
-                               timeout=parse_duration(hook.timeout).total_seconds()))
+                    f"setting {hook.secret_env} is required: the webhook traffic engine signs with it"
+                )
+            out.append(
+                Webhook(hook.url, secret, attempts=hook.attempts, timeout=parse_duration(hook.timeout).total_seconds())
+            )
     return out
 
 
-def make_traffic(policy: Policy, settings: Settings | None = None,
-                 environ: dict[str, str] | None = None) -> TrafficController:
+def make_traffic(
+    policy: Policy, settings: Settings | None = None, environ: dict[str, str] | None = None
+) -> TrafficController:
     """One engine as is, several behind a ``FanOut``, none: ``AdviceOnly``.
 
     ``settings`` is accepted so engines can later read bot-wide settings; today the engines are

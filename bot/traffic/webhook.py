@@ -52,8 +52,9 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
     return f"{SIGNATURE_VERSION}={mac}"
 
 
-def verify(secret: bytes, headers: Mapping[str, str], body: bytes, *, now: float | None = None,
-           tolerance: float = 300.0) -> bool:
+def verify(
+    secret: bytes, headers: Mapping[str, str], body: bytes, *, now: float | None = None, tolerance: float = 300.0
+) -> bool:
     """Receiver side: the signature matches this body and the timestamp is fresh."""
     ts = headers.get(TIMESTAMP_HEADER, "")
     given = headers.get(SIGNATURE_HEADER, "")
@@ -88,8 +89,16 @@ class Webhook:
 
     name = "webhook"
 
-    def __init__(self, url: str, secret: str, *, attempts: int = 4, timeout: float = 5.0,
-                 backoff: float = 0.5, max_backoff: float = 8.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        *,
+        attempts: int = 4,
+        timeout: float = 5.0,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+    ) -> None:
         if not secret:
             # An unsigned request would let anyone who finds the URL move production traffic.
             raise ValueError("the webhook engine needs a non-empty secret")
@@ -117,8 +126,14 @@ class Webhook:
                 except _Retryable as exc:
                     last = str(exc)
                 if attempt < self.attempts:
-                    log.warning("webhook %s attempt %d/%d for %s failed (%s); retrying",
-                                self.url, attempt, self.attempts, split.release, last)
+                    log.warning(
+                        "webhook %s attempt %d/%d for %s failed (%s); retrying",
+                        self.url,
+                        attempt,
+                        self.attempts,
+                        split.release,
+                        last,
+                    )
                     await asyncio.sleep(self.delay(attempt))
         raise TrafficError(f"webhook {self.url} failed after {self.attempts} attempts: {last}")
 

@@ -224,9 +224,7 @@ def delta_e_part(
             continue
         qa = pa[s:e] if idx is None else pa[idx]
         qb = pb[s:e] if idx is None else pb[idx]
-        de = ciede2000(
-            rgb_to_lab(qa.view(np.uint8).reshape(-1, 4)), rgb_to_lab(qb.view(np.uint8).reshape(-1, 4))
-        )
+        de = ciede2000(rgb_to_lab(qa.view(np.uint8).reshape(-1, 4)), rgb_to_lab(qb.view(np.uint8).reshape(-1, 4)))
         values.append(de)
         if changed_flat is not None:
             changed_values.append(de[changed_flat[s:e] if idx is None else changed_flat[idx]])

@@ -96,9 +96,18 @@ def _packed(px: Pixels) -> npt.NDArray[np.uint32]:
 def _identical(width: int, height: int, backdrop: str | None = None) -> VisualComparison:
     empty = np.zeros((height, width), dtype=np.bool_)
     return VisualComparison(
-        width=width, height=height, changed=empty, antialiased=empty, changed_fraction=0.0,
-        aa_fraction=0.0, ssim=1.0, delta_e=DeltaEStats(0.0, 0.0, 0.0, 0.0, None, None), boxes=(),
-        clusters=0, identical=True, backdrop=backdrop,
+        width=width,
+        height=height,
+        changed=empty,
+        antialiased=empty,
+        changed_fraction=0.0,
+        aa_fraction=0.0,
+        ssim=1.0,
+        delta_e=DeltaEStats(0.0, 0.0, 0.0, 0.0, None, None),
+        boxes=(),
+        clusters=0,
+        identical=True,
+        backdrop=backdrop,
     )
 
 
@@ -185,9 +194,7 @@ def _badness(c: VisualComparison, config: VisualDiffConfig) -> tuple[int, float,
     return (len(_failures(c, config)), c.changed_fraction, -c.ssim, c.delta_e.p95)
 
 
-def compare_pixels(
-    candidate: Pixels, baseline: Pixels, config: VisualDiffConfig, threads: int = 1
-) -> VisualComparison:
+def compare_pixels(candidate: Pixels, baseline: Pixels, config: VisualDiffConfig, threads: int = 1) -> VisualComparison:
     """Compare same-sized RGBA images; with transparency, the worse of white and black backdrops."""
     h, w = baseline.shape[:2]
     if np.array_equal(_packed(candidate), _packed(baseline)):
@@ -195,9 +202,7 @@ def compare_pixels(
     if not (has_transparency(candidate) or has_transparency(baseline)):
         return compare_opaque(candidate, baseline, config.yiq_threshold, threads=threads)
     results = [
-        compare_opaque(
-            composite(candidate, level), composite(baseline, level), config.yiq_threshold, name, threads
-        )
+        compare_opaque(composite(candidate, level), composite(baseline, level), config.yiq_threshold, name, threads)
         for name, level in _BACKDROPS.items()
     ]
     return max(results, key=lambda c: _badness(c, config))
@@ -246,8 +251,12 @@ class VisualDiffGate:
         frames = cand.frames
         animated = frames > 1
 
-        def result(status: Status, summary: str, values: dict[str, Any] | None = None,
-                   comparison: VisualComparison | None = None) -> tuple[GateResult, VisualComparison | None]:
+        def result(
+            status: Status,
+            summary: str,
+            values: dict[str, Any] | None = None,
+            comparison: VisualComparison | None = None,
+        ) -> tuple[GateResult, VisualComparison | None]:
             vals = dict(_EMPTY_VALUES)
             vals.update(values or {})
             vals["animated"] = animated
@@ -255,9 +264,14 @@ class VisualDiffGate:
             measured = vals.get("changed_fraction")
             return (
                 GateResult(
-                    gate=self.name, status=status, summary=summary, image_id=subject.id,
+                    gate=self.name,
+                    status=status,
+                    summary=summary,
+                    image_id=subject.id,
                     measured=float(measured) if measured is not None else None,
-                    threshold=config.max_changed_fraction, unit="fraction", values=vals,
+                    threshold=config.max_changed_fraction,
+                    unit="fraction",
+                    values=vals,
                     evidence={
                         "candidate": cand.to_dict(),
                         "baseline": base.to_dict() if base else None,

@@ -92,9 +92,7 @@ def _luma(px: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
     return luma
 
 
-def _many_siblings(
-    packed: npt.NDArray[np.uint32], ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp]
-) -> BoolMask:
+def _many_siblings(packed: npt.NDArray[np.uint32], ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp]) -> BoolMask:
     """More than two of the 8 neighbours have exactly the same colour (edge pixels count one)."""
     h, w = packed.shape
     centre = packed[ys, xs]

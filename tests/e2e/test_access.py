@@ -83,7 +83,8 @@ async def test_only_requesters_may_start_when_the_policy_names_them(env: Env) ->
     assert not env.standin.messages(env.channel)  # nothing was posted in the channel
     refused = await _refusals(env, "release.start")
     assert [(e["actor"], e["detail"]) for e in refused] == [
-        (STRANGER, {"release": "summer-hero", "why": "not a requester"})]
+        (STRANGER, {"release": "summer-hero", "why": "not a requester"})
+    ]
     # Named users and members of named groups may.
     await env.start("summer-hero", user=SRE_MEMBER)
     rel = await env.bot.store.latest_release("summer-hero")

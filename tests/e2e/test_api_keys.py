@@ -21,10 +21,21 @@ from tests.e2e.harness import API_TOKEN, Env
 pytestmark = pytest.mark.slow
 
 PNG = encode(photo(64, 48, 2), "PNG")
-MANIFEST = yaml.safe_dump({"title": "Uploaded by CI", "images": [
-    {"id": "tile", "candidate": "candidate/tile.png", "alt": "A hill at dawn"}]}).encode()
-SAMPLE = {"name": "LCP", "value": 1800, "id": "v1-x", "rating": "good", "delta": 1800, "navigationType": "navigate",
-          "release": "summer-hero", "cohort": "canary", "region": "eu", "page": "/summer"}
+MANIFEST = yaml.safe_dump(
+    {"title": "Uploaded by CI", "images": [{"id": "tile", "candidate": "candidate/tile.png", "alt": "A hill at dawn"}]}
+).encode()
+SAMPLE = {
+    "name": "LCP",
+    "value": 1800,
+    "id": "v1-x",
+    "rating": "good",
+    "delta": 1800,
+    "navigationType": "navigate",
+    "release": "summer-hero",
+    "cohort": "canary",
+    "region": "eu",
+    "page": "/summer",
+}
 
 # route → (the scope it needs, the status a caller with that scope gets)
 ROUTES: dict[str, tuple[str, int]] = {
@@ -53,20 +64,28 @@ async def call(env: Env, route: str, key: str | None, n: int = 0, *, header: str
         return r.status, body
 
 
-async def new_key(env: Env, *scopes: str, name: str, expires_in: timedelta | None = None,
-                  origins: tuple[str, ...] = ()) -> str:
+async def new_key(
+    env: Env, *scopes: str, name: str, expires_in: timedelta | None = None, origins: tuple[str, ...] = ()
+) -> str:
     assert env.bot is not None
     now = env.clock()
     created = await KeyStore(env.bot.store).create(
-        name=name, scopes=frozenset(scopes), origins=origins,
-        expires_at=now + expires_in if expires_in is not None else None, actor="test", now=now)
+        name=name,
+        scopes=frozenset(scopes),
+        origins=origins,
+        expires_at=now + expires_in if expires_in is not None else None,
+        actor="test",
+        now=now,
+    )
     return created.token
 
 
 async def test_every_route_checks_its_scope(env: Env) -> None:
     await env.start("summer-hero")
-    keys = {scope: await new_key(env, scope, name=scope.replace(":", "-"), origins=("https://shop.example.com",))
-            for scope in SCOPES}
+    keys = {
+        scope: await new_key(env, scope, name=scope.replace(":", "-"), origins=("https://shop.example.com",))
+        for scope in SCOPES
+    }
     n = 0
     for route, (needed, ok_status) in ROUTES.items():
         for scope, key in keys.items():
@@ -128,6 +147,9 @@ async def test_revoked_expired_and_unknown_keys_say_why(env: Env) -> None:
     async with env.bot.store.sessions() as s:
         stored = (await s.execute(text("SELECT name, secret_hash, last_used_at FROM api_keys ORDER BY id"))).all()
     assert [(name, h) for name, h, _ in stored] == [
-        ("old-ci", hash_key(revoked)), ("temp", hash_key(expired)), ("ci", hash_key(live))]
+        ("old-ci", hash_key(revoked)),
+        ("temp", hash_key(expired)),
+        ("ci", hash_key(live)),
+    ]
     used = {name: at for name, _, at in stored}
     assert used["ci"] is not None and used["temp"] is None

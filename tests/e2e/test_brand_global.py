@@ -22,14 +22,21 @@ async def test_near_miss_brand_colour_fails_global_and_takes_traffic_away(env: E
     de = _delta_e(BRAND, DRIFTED)
     tolerance = de / 2  # so the drift is a near miss: outside tolerance, within 3x of it
     await env.shutdown()
-    env.policy = make_policy(global_gates=(
-        f"{{brand: {{max_critical: 0, colors: [{{name: Orange, hex: '#{BRAND[0]:02x}{BRAND[1]:02x}{BRAND[2]:02x}', "
-        f"tolerance: {tolerance:.3f}}}]}}}}"
-    ))
+    env.policy = make_policy(
+        global_gates=(
+            f"{{brand: {{max_critical: 0, colors: [{{name: Orange, hex: '#{BRAND[0]:02x}{BRAND[1]:02x}{BRAND[2]:02x}', "
+            f"tolerance: {tolerance:.3f}}}]}}}}"
+        )
+    )
     await env.boot()
     png = encode(Image.new("RGB", (200, 120), DRIFTED), "PNG")
-    write_bundle(env.releases, "promo", title="Autumn promo", files={"a.png": png},
-                 images=[{"id": "a", "candidate": "a.png", "alt": "Orange promo banner"}])
+    write_bundle(
+        env.releases,
+        "promo",
+        title="Autumn promo",
+        files={"a.png": png},
+        images=[{"id": "a", "candidate": "a.png", "alt": "Orange promo banner"}],
+    )
     await env.start("promo")
     await env.press(REVIEWER, env.approval_message("promo", "Preview"), "approve")
     await env.press(SRE, env.approval_message("promo", "Canary"), "approve")

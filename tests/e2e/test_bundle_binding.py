@@ -22,23 +22,36 @@ from storage.models import Decision
 from tests.e2e.harness import API_TOKEN, REQUESTER, REVIEWER, SRE, Env, wait_until
 
 NEW_PNG = encode(photo(160, 90, 11), "PNG")
-MANIFEST = yaml.safe_dump({"title": "Swapped by CI", "images": [
-    {"id": "hero-desktop", "candidate": "candidate/hero-desktop.png", "alt": "A different picture"}]}).encode()
+MANIFEST = yaml.safe_dump(
+    {
+        "title": "Swapped by CI",
+        "images": [{"id": "hero-desktop", "candidate": "candidate/hero-desktop.png", "alt": "A different picture"}],
+    }
+).encode()
 
 
 def _multipart(files: dict[str, bytes], boundary: str = "rgboundary1234") -> tuple[bytes, str]:
     out = b""
     for rel, data in files.items():
-        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{rel}\"\r\n"
-                "Content-Type: application/octet-stream\r\n\r\n").encode() + data + b"\r\n"
+        out += (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{rel}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + data
+            + b"\r\n"
+        )
     out += f"--{boundary}--\r\n".encode()
     return out, f"multipart/form-data; boundary={boundary}"
 
 
 async def _upload(env: Env, name: str, files: dict[str, bytes]) -> tuple[int, dict[str, Any]]:
     body, ctype = _multipart(files)
-    async with env.session.post(f"{env.base}/api/v1/releases?name={name}", data=body,
-                                headers={"Authorization": f"Bearer {API_TOKEN}", "Content-Type": ctype}) as r:
+    async with env.session.post(
+        f"{env.base}/api/v1/releases?name={name}",
+        data=body,
+        headers={"Authorization": f"Bearer {API_TOKEN}", "Content-Type": ctype},
+    ) as r:
         return r.status, await r.json()
 
 
@@ -117,9 +130,11 @@ async def test_an_upload_racing_a_start_loses_cleanly(env: Env) -> None:
     body, ctype = _multipart({"release.yml": MANIFEST, "candidate/hero-desktop.png": NEW_PNG})
     url = urlparse(env.base)
     reader, writer = await asyncio.open_connection(url.hostname, url.port)
-    head = (f"POST /api/v1/releases?name=summer-hero HTTP/1.1\r\nHost: {url.netloc}\r\n"
-            f"Authorization: Bearer {API_TOKEN}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n").encode()
+    head = (
+        f"POST /api/v1/releases?name=summer-hero HTTP/1.1\r\nHost: {url.netloc}\r\n"
+        f"Authorization: Bearer {API_TOKEN}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
     writer.write(head + body[:200])  # the body is still streaming ...
     await writer.drain()
     await asyncio.sleep(0.3)
@@ -159,8 +174,11 @@ async def test_a_file_changed_while_awaiting_approval_stops_the_release(env: Env
     assert "stopped" in text and "candidate/promo-tile.png changed" in text
     mismatch = [e for e in await env.bot.store.audit_entries() if e["action"] == "bundle.mismatch"]
     assert len(mismatch) == 1 and mismatch[0]["detail"]["found_digest"] == _disk_digest(env, "summer-hero")
-    assert not [e for e in await env.bot.store.audit_entries() if e["action"] == "decision.approve"
-                and e["outcome"] == "approve"]
+    assert not [
+        e
+        for e in await env.bot.store.audit_entries()
+        if e["action"] == "decision.approve" and e["outcome"] == "approve"
+    ]
 
 
 async def test_every_upload_is_an_audit_entry_with_its_digest(env: Env) -> None:
@@ -169,8 +187,13 @@ async def test_every_upload_is_an_audit_entry_with_its_digest(env: Env) -> None:
     assert body["bundle_digest"] == _disk_digest(env, "ci-new")
     entry = [e for e in await env.bot.store.audit_entries() if e["action"] == "bundle.upload"][-1]
     assert entry["actor"] == "key:admin" and entry["outcome"] == "ok"
-    assert entry["detail"] == {"name": "ci-new", "bundle_digest": body["bundle_digest"], "files": 2,
-                               "bytes": len(MANIFEST) + len(NEW_PNG), "images": 1}
+    assert entry["detail"] == {
+        "name": "ci-new",
+        "bundle_digest": body["bundle_digest"],
+        "files": 2,
+        "bytes": len(MANIFEST) + len(NEW_PNG),
+        "images": 1,
+    }
     # A finished release of that name can be replaced; the replacement is a new version.
     status, body2 = await _upload(env, "ci-new", {"release.yml": MANIFEST, "candidate/hero-desktop.png": NEW_PNG[:-1]})
     assert status == 201 and body2["bundle_digest"] != body["bundle_digest"]

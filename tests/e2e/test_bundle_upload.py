@@ -9,8 +9,14 @@ from bot.drill.samples import encode, photo
 from tests.e2e.harness import API_TOKEN, REVIEWER, Env
 
 PNG = encode(photo(120, 90, 4), "PNG")
-MANIFEST = yaml.safe_dump({"title": "Uploaded by CI", "images": [
-    {"id": "tile", "candidate": "candidate/tile.png", "baseline": "baseline/tile.png", "alt": "A hill at dawn"}]})
+MANIFEST = yaml.safe_dump(
+    {
+        "title": "Uploaded by CI",
+        "images": [
+            {"id": "tile", "candidate": "candidate/tile.png", "baseline": "baseline/tile.png", "alt": "A hill at dawn"}
+        ],
+    }
+)
 
 
 def _form(files: dict[str, bytes]) -> aiohttp.FormData:
@@ -27,8 +33,9 @@ async def _upload(env: Env, name: str, files: dict[str, bytes], token: str | Non
 
 
 async def test_uploaded_bundle_can_be_started(env: Env) -> None:
-    status, body = await _upload(env, "ci-tile", {"release.yml": MANIFEST.encode(), "candidate/tile.png": PNG,
-                                                 "baseline/tile.png": PNG})
+    status, body = await _upload(
+        env, "ci-tile", {"release.yml": MANIFEST.encode(), "candidate/tile.png": PNG, "baseline/tile.png": PNG}
+    )
     assert status == 201, body
     assert body["images"] == 1 and body["files"] == ["baseline/tile.png", "candidate/tile.png", "release.yml"]
     await env.start("ci-tile")

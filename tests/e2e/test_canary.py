@@ -82,8 +82,12 @@ async def test_inconclusive_canary_asks_the_owner_at_the_sla(env: Env) -> None:
 
     await env.shutdown()
     env.policy = make_policy(
-        sla="1.5s", every="0.3s", observe="1s", min_samples="300",
-        canary_gates="{lcp_p75: {max_increase_ms: 150}}", global_gates="{}",
+        sla="1.5s",
+        every="0.3s",
+        observe="1s",
+        min_samples="300",
+        canary_gates="{lcp_p75: {max_increase_ms: 150}}",
+        global_gates="{}",
     )
     env.extra_settings["RELEASEGATE_TICK_SECONDS"] = "0.1"
     await env.boot()

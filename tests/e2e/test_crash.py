@@ -64,7 +64,10 @@ class Bot:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-                cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                cwd=REPO,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         for _ in range(300):
             try:
@@ -107,21 +110,41 @@ async def _one_run(seed: int, db_url: str, tmp: Path) -> None:
     releases = tmp / "releases"
     summer_hero(releases)
     policy = tmp / "policy.yml"
-    policy.write_text(sample_policy(
-        reviewer=REVIEWER, backup=BACKUP, sre=SRE, sre_group=SRE_GROUP, product=PRODUCT,
-        product_backup=PRODUCT_BACKUP, sla="2s", every="0.2s", observe="1s", canary_gates="{}", global_gates="{}",
-    ))
+    policy.write_text(
+        sample_policy(
+            reviewer=REVIEWER,
+            backup=BACKUP,
+            sre=SRE,
+            sre_group=SRE_GROUP,
+            product=PRODUCT,
+            product_backup=PRODUCT_BACKUP,
+            sla="2s",
+            every="0.2s",
+            observe="1s",
+            canary_gates="{}",
+            global_gates="{}",
+        )
+    )
     if not db_url.startswith("sqlite"):
         engine = make_engine(db_url)
         await upgrade(engine)
         await engine.dispose()
     port = _free_port()
-    env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
-           "SLACK_API_URL": standin.base_url, "RELEASEGATE_DATABASE_URL": db_url,
-           "RELEASEGATE_POLICY": str(policy), "RELEASEGATE_RELEASES_DIR": str(releases),
-           "RELEASEGATE_API_TOKEN": API_TOKEN, "RELEASEGATE_ARTIFACTS_DIR": str(tmp / "artifacts"),
-           "RELEASEGATE_WORKERS": "1", "RELEASEGATE_TICK_SECONDS": "0.2",
-           "RELEASEGATE_TIMER_CLAIM_TIMEOUT": "4", "RELEASEGATE_OUTBOX_LEASE_SECONDS": "2"}
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": standin.base_url,
+        "RELEASEGATE_DATABASE_URL": db_url,
+        "RELEASEGATE_POLICY": str(policy),
+        "RELEASEGATE_RELEASES_DIR": str(releases),
+        "RELEASEGATE_API_TOKEN": API_TOKEN,
+        "RELEASEGATE_ARTIFACTS_DIR": str(tmp / "artifacts"),
+        "RELEASEGATE_WORKERS": "1",
+        "RELEASEGATE_TICK_SECONDS": "0.2",
+        "RELEASEGATE_TIMER_CLAIM_TIMEOUT": "4",
+        "RELEASEGATE_OUTBOX_LEASE_SECONDS": "2",
+    }
     bot = Bot(env, port, tmp / "serve.log")
     kill_at = rng.uniform(0.3, 4.0)  # seconds into the release
     try:
@@ -151,8 +174,9 @@ async def _one_run(seed: int, db_url: str, tmp: Path) -> None:
             entries = await store.audit_entries()
             assert verify_chain(entries) is None
             async with store.sessions() as s:
-                escalated_requests = (await s.execute(text(
-                    "SELECT count(*) FROM approval_requests WHERE escalation_level >= 1"))).scalar()
+                escalated_requests = (
+                    await s.execute(text("SELECT count(*) FROM approval_requests WHERE escalation_level >= 1"))
+                ).scalar()
         finally:
             await engine.dispose()
         thread = _thread(standin)
@@ -209,10 +233,16 @@ async def _drive(users: SlackUsers, standin: SlackStandIn, t0: float, think: lis
             if msgs and find_button(_api(msgs[-1]), "approve"):
                 msg = msgs[-1]
                 block_id, value = find_button(_api(msg), "approve")  # type: ignore[misc]
-                await send(lambda m=msg, b=block_id, v=value, o=owner: users.click(
-                    o, channel=CHANNEL, message=_api(m), action_id="approve", value=v, block_id=b))
-            decided = [m for m in standin.messages(CHANNEL, include_replies=True)
-                       if f"{label} gates:" in m.rendered and "Approved by" in m.rendered]
+                await send(
+                    lambda m=msg, b=block_id, v=value, o=owner: users.click(
+                        o, channel=CHANNEL, message=_api(m), action_id="approve", value=v, block_id=b
+                    )
+                )
+            decided = [
+                m
+                for m in standin.messages(CHANNEL, include_replies=True)
+                if f"{label} gates:" in m.rendered and "Approved by" in m.rendered
+            ]
             if decided:
                 break
             await asyncio.sleep(0.3)

@@ -46,6 +46,7 @@ async def test_drill_measures_approvers_slack_and_rollback(env: Env, tmp_path: P
         await asyncio.sleep(0.05)
     assert len(releases) == 1 and releases[0].name.startswith("drill-")
     name = releases[0].name
+
     def results_posted() -> bool:
         try:
             return any("Preview gates:" in m.rendered for m in env.thread(name))
@@ -112,5 +113,9 @@ async def test_cli_requests_a_drill_from_the_running_bot(env: Env, tmp_path: Pat
     assert row.started_by == SRE and row.detail["timer_id"] > 0
     code = await _drill_cli(argparse.Namespace(what="history", channel=None), settings)
     assert code == 0 and "no_response" in capsys.readouterr().out
-    assert await _drill_cli(argparse.Namespace(what="run", channel=None, user=SRE, approve_timeout=None,
-                                               wait=0.0), settings) == 2
+    assert (
+        await _drill_cli(
+            argparse.Namespace(what="run", channel=None, user=SRE, approve_timeout=None, wait=0.0), settings
+        )
+        == 2
+    )

@@ -11,8 +11,11 @@ from tests.e2e.harness import SECRET, Env
 
 async def _deliver(env: Env, body: str, retry: int | None = None, secret: str = SECRET) -> tuple[int, str | None]:
     ts = str(int(time.time()))
-    headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts,
-               "X-Slack-Signature": sign(secret, ts, body)}
+    headers = {
+        "Content-Type": "application/json",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": sign(secret, ts, body),
+    }
     if retry is not None:
         headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
     async with env.session.post(f"{env.base}/slack/events", data=body.encode(), headers=headers) as r:
@@ -20,10 +23,23 @@ async def _deliver(env: Env, body: str, retry: int | None = None, secret: str = 
 
 
 async def test_event_retries_are_deduplicated_by_event_id(env: Env) -> None:
-    body = json.dumps({"token": "x", "team_id": "T0DEMO0001", "api_app_id": "A0RELEASEG", "type": "event_callback",
-                       "event_id": "Ev0RETRY01", "event_time": int(time.time()),
-                       "event": {"type": "app_mention", "user": "U0REVIEWER", "text": "hi", "channel": "C0RELEASES",
-                                 "ts": "1.000100"}})
+    body = json.dumps(
+        {
+            "token": "x",
+            "team_id": "T0DEMO0001",
+            "api_app_id": "A0RELEASEG",
+            "type": "event_callback",
+            "event_id": "Ev0RETRY01",
+            "event_time": int(time.time()),
+            "event": {
+                "type": "app_mention",
+                "user": "U0REVIEWER",
+                "text": "hi",
+                "channel": "C0RELEASES",
+                "ts": "1.000100",
+            },
+        }
+    )
     first = await _deliver(env, body)
     assert first[1] is None  # handed to Bolt (which has no listener for app_mention)
     assert await _deliver(env, body, retry=1) == (200, "1")

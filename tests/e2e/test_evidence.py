@@ -17,15 +17,19 @@ async def test_each_decision_references_a_package_of_what_was_shown(env: Env) ->
     preview = env.approval_message("summer-hero", "Preview")
     await env.press(REVIEWER, preview, "approve")
     await env.press(SRE_MEMBER, env.approval_message("summer-hero", "Canary"), "approve")
-    await env.decide_in_modal(PRODUCT, env.approval_message("summer-hero", "Global"), "approve_with_comment",
-                              "Ship it, numbers look good")
+    await env.decide_in_modal(
+        PRODUCT, env.approval_message("summer-hero", "Global"), "approve_with_comment", "Ship it, numbers look good"
+    )
     assert env.bot is not None
     artifacts_dir = env.bot.lifecycle.artifacts_dir
     entries = await env.bot.store.audit_entries()
     assert verify_chain(entries) is None
     decisions = [e for e in entries if e["action"] == "decision.approve" and e["outcome"] == "approve"]
     assert [(e["phase"], e["actor"]) for e in decisions] == [
-        ("preview", REVIEWER), ("canary", SRE_MEMBER), ("global", PRODUCT)]
+        ("preview", REVIEWER),
+        ("canary", SRE_MEMBER),
+        ("global", PRODUCT),
+    ]
 
     packages = []
     for e in decisions:
@@ -51,8 +55,10 @@ async def test_each_decision_references_a_package_of_what_was_shown(env: Env) ->
     assert {g["image_id"] for g in budgets} == {"hero-desktop", "hero-mobile", "promo-tile"}
 
     # Every artifact hash in the package is the SHA-256 of bytes uploaded into the thread.
-    uploaded = {hashlib.sha256(f.content or b"").hexdigest(): f
-                for f in env.standin.state.files_in(CHANNEL, env.root("summer-hero").ts)}
+    uploaded = {
+        hashlib.sha256(f.content or b"").hexdigest(): f
+        for f in env.standin.state.files_in(CHANNEL, env.root("summer-hero").ts)
+    }
     shown = prev_pkg["artifacts"]
     assert shown, "Preview showed no artifacts"
     assert {a["filename"] for a in shown} >= {"contact-sheet.png"}

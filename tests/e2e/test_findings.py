@@ -16,19 +16,29 @@ async def _accept(env: Env, user: str, rule: str, reason: str) -> None:
     )
     options = view.view["blocks"][1]["element"]["options"]
     value = next(o["value"] for o in options if rule in o["text"]["text"])
-    ans = await env.u.submit_view(user, {**view.view, "id": view.id}, {
-        "finding": {"finding_select": {"type": "static_select", "selected_option": {"value": value}}},
-        "reason": {"reason_input": {"type": "plain_text_input", "value": reason}},
-    })
+    ans = await env.u.submit_view(
+        user,
+        {**view.view, "id": view.id},
+        {
+            "finding": {"finding_select": {"type": "static_select", "selected_option": {"value": value}}},
+            "reason": {"reason_input": {"type": "plain_text_input", "value": reason}},
+        },
+    )
     assert ans.status == 200
     await env.settle()
 
 
 async def test_risky_caption_blocks_approve_until_findings_are_accepted(env: Env) -> None:
     png = encode(photo(160, 120, 2), "PNG")
-    write_bundle(env.releases, "risky", title="Back to school", files={"a.png": png}, images=[
-        {"id": "a", "candidate": "a.png", "alt": "Two children on a beach", "caption": "Guaranteed for summer"},
-    ])
+    write_bundle(
+        env.releases,
+        "risky",
+        title="Back to school",
+        files={"a.png": png},
+        images=[
+            {"id": "a", "candidate": "a.png", "alt": "Two children on a beach", "caption": "Guaranteed for summer"},
+        ],
+    )
     await env.start("risky")
     msg = env.approval_message("risky", "Preview")
     assert "Preview gates: FAIL" in msg.rendered
@@ -51,6 +61,9 @@ async def test_risky_caption_blocks_approve_until_findings_are_accepted(env: Env
     msg = env.approval_message("risky", "Preview")
     assert "Preview gates: PASS" in msg.rendered
     assert find_button(_api(msg), "approve") is not None
-    actions = [(e["actor"], e["outcome"]) for e in await env.bot.store.audit_entries("risky")  # type: ignore[union-attr]
-               if e["action"] == "finding.accept"]
+    actions = [
+        (e["actor"], e["outcome"])
+        for e in await env.bot.store.audit_entries("risky")  # type: ignore[union-attr]
+        if e["action"] == "finding.accept"
+    ]
     assert actions == [(STRANGER, "refused"), (REVIEWER, "ok"), (REVIEWER, "ok"), (BACKUP, "ok")]

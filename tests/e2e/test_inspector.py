@@ -23,8 +23,9 @@ async def _run(env: Env) -> None:
     await env.start("summer-hero")
     await env.press(REVIEWER, env.approval_message("summer-hero", "Preview"), "approve")
     await env.press(SRE_MEMBER, env.approval_message("summer-hero", "Canary"), "approve")
-    await env.decide_in_modal(PRODUCT, env.approval_message("summer-hero", "Global"), "approve_with_comment",
-                              "=cmd|' /C calc'!A0 <!channel>")
+    await env.decide_in_modal(
+        PRODUCT, env.approval_message("summer-hero", "Global"), "approve_with_comment", "=cmd|' /C calc'!A0 <!channel>"
+    )
 
 
 async def test_access_exports_and_csrf(env: Env) -> None:
@@ -71,8 +72,9 @@ async def test_access_exports_and_csrf(env: Env) -> None:
     async with s.post(env.base + "/inspector/login", data={**fields, "u": PRODUCT}, allow_redirects=False) as r:
         assert r.status == 403 and COOKIE not in r.cookies
     # Posted from another site's page (login CSRF): refused, and the link is not spent by it.
-    async with s.post(env.base + "/inspector/login", data=fields, allow_redirects=False,
-                      headers={"Sec-Fetch-Site": "cross-site"}) as r:
+    async with s.post(
+        env.base + "/inspector/login", data=fields, allow_redirects=False, headers={"Sec-Fetch-Site": "cross-site"}
+    ) as r:
         assert r.status == 403 and COOKIE not in r.cookies
     async with s.post(env.base + "/inspector/login", data=fields, allow_redirects=False) as r:
         assert r.status == 303 and r.headers["Location"] == "/inspector"
@@ -104,8 +106,11 @@ async def test_final_report_is_self_contained(env: Env) -> None:
     await _run(env)
     assert env.bot is not None
     data = await collect_report(env.bot.store, env.bot.lifecycle.artifacts_dir, "summer-hero")
-    assert [(r.phase, r.outcome) for r in data.runs] == [("preview", "approved"), ("canary", "approved"),
-                                                        ("global", "approved")]
+    assert [(r.phase, r.outcome) for r in data.runs] == [
+        ("preview", "approved"),
+        ("canary", "approved"),
+        ("global", "approved"),
+    ]
     assert [r.decision["by"] for r in data.runs if r.decision] == [REVIEWER, SRE_MEMBER, PRODUCT]
     assert all(r.decision and len(r.decision["evidence"]) == 64 for r in data.runs)
     html = render_report(data)

@@ -13,16 +13,24 @@ from bot.http.inspector import make_login_link
 from tests.e2e.harness import PRODUCT, REVIEWER, SRE_MEMBER, Env
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 async def _run_release(env: Env) -> None:
     await env.start("summer-hero")
     await env.press(REVIEWER, env.approval_message("summer-hero", "Preview"), "approve")
     await env.press(SRE_MEMBER, env.approval_message("summer-hero", "Canary"), "approve")
-    await env.decide_in_modal(PRODUCT, env.approval_message("summer-hero", "Global"), "approve_with_comment",
-                              "Ship it <b>now</b>")
+    await env.decide_in_modal(
+        PRODUCT, env.approval_message("summer-hero", "Global"), "approve_with_comment", "Ship it <b>now</b>"
+    )
 
 
 async def test_signed_link_shows_the_release_timeline_and_bad_links_are_refused(env: Env) -> None:

@@ -17,17 +17,30 @@ AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
 def vital(name: str, value: Any, ident: str, cohort: str = "canary", **extra: Any) -> dict[str, Any]:
-    return {"name": name, "value": value, "id": ident, "rating": "good", "delta": value,
-            "navigationType": "navigate", "release": "summer-hero", "cohort": cohort, "region": "eu",
-            "page": "/summer", **extra}
+    return {
+        "name": name,
+        "value": value,
+        "id": ident,
+        "rating": "good",
+        "delta": value,
+        "navigationType": "navigate",
+        "release": "summer-hero",
+        "cohort": cohort,
+        "region": "eu",
+        "page": "/summer",
+        **extra,
+    }
 
 
-async def post(env: Env, body: Any, *, headers: dict[str, str] | None = None,
-               raw: bytes | None = None) -> tuple[int, Any]:
+async def post(
+    env: Env, body: Any, *, headers: dict[str, str] | None = None, raw: bytes | None = None
+) -> tuple[int, Any]:
     data = raw if raw is not None else json.dumps(body).encode()  # json.dumps writes NaN/Infinity as JS does not
-    async with env.session.post(f"{env.base}/api/v1/metrics", data=data,
-                                headers={"Content-Type": "application/json", **(AUTH if headers is None else headers)}
-                                ) as r:
+    async with env.session.post(
+        f"{env.base}/api/v1/metrics",
+        data=data,
+        headers={"Content-Type": "application/json", **(AUTH if headers is None else headers)},
+    ) as r:
         return r.status, await r.json()
 
 
@@ -39,18 +52,18 @@ async def stored(env: Env) -> MetricsStore:
 async def test_mixed_batch_keeps_good_items_and_says_why_for_the_rest(env: Env) -> None:
     await env.start("summer-hero")
     batch: list[Any] = [
-        vital("LCP", 1800.5, "v1-a"),                                   # 0 ok
-        vital("INP", 120, "v1-b", cohort="baseline"),                   # 1 ok
-        vital("LCP", float("nan"), "v1-c"),                             # 2 NaN
-        vital("LCP", float("inf"), "v1-d"),                             # 3 inf
-        vital("LCP", -5, "v1-e"),                                       # 4 negative
-        vital("FID", 10, "v1-f"),                                       # 5 unknown metric
-        vital("LCP", 1500, "v1-g", cohort="everyone"),                  # 6 wrong cohort
-        vital("LCP", 1500, "v1-h", release="no-such-release"),          # 7 unknown release
+        vital("LCP", 1800.5, "v1-a"),  # 0 ok
+        vital("INP", 120, "v1-b", cohort="baseline"),  # 1 ok
+        vital("LCP", float("nan"), "v1-c"),  # 2 NaN
+        vital("LCP", float("inf"), "v1-d"),  # 3 inf
+        vital("LCP", -5, "v1-e"),  # 4 negative
+        vital("FID", 10, "v1-f"),  # 5 unknown metric
+        vital("LCP", 1500, "v1-g", cohort="everyone"),  # 6 wrong cohort
+        vital("LCP", 1500, "v1-h", release="no-such-release"),  # 7 unknown release
         {"name": "requests", "value": 40, "release": "summer-hero", "cohort": "canary", "region": "us"},  # 8 ok
-        {"name": "errors", "value": 1, "release": "summer-hero", "cohort": "canary", "region": "us"},     # 9 ok
-        "not an object",                                                # 10
-        vital("LCP", 2500, "v1-a"),                                     # 11 ok: re-report of item 0
+        {"name": "errors", "value": 1, "release": "summer-hero", "cohort": "canary", "region": "us"},  # 9 ok
+        "not an object",  # 10
+        vital("LCP", 2500, "v1-a"),  # 11 ok: re-report of item 0
         {"name": "cache_hit", "value": 2.5, "release": "summer-hero", "cohort": "canary"},  # 12 fractional count
     ]
     status, body = await post(env, {"samples": batch})
@@ -70,7 +83,9 @@ async def test_mixed_batch_keeps_good_items_and_says_why_for_the_rest(env: Env) 
 
     metrics = await stored(env)
     assert await metrics.counts("summer-hero") == {
-        "canary": {"LCP": 1, "requests": 1, "errors": 1}, "baseline": {"INP": 1}}
+        "canary": {"LCP": 1, "requests": 1, "errors": 1},
+        "baseline": {"INP": 1},
+    }
     assert env.bot is not None
     now = env.bot.lifecycle.clock()
     pair = await metrics.cohorts("summer-hero", now - timedelta(hours=1), now + timedelta(hours=1))

@@ -63,12 +63,14 @@ async def test_two_replicas_decide_once_escalate_once_and_keep_one_audit_order(
     block_id, value = find_button(_api(preview), "approve")  # type: ignore[misc]
     clicks = []
     for users in (env.u, other_users, env.u, other_users):
-        clicks.append(users.click(REVIEWER, channel=CHANNEL, message=_api(preview), action_id="approve",
-                                  value=value, block_id=block_id))
+        clicks.append(
+            users.click(
+                REVIEWER, channel=CHANNEL, message=_api(preview), action_id="approve", value=value, block_id=block_id
+            )
+        )
     answers = await asyncio.gather(*clicks)
     assert all(a.status == 200 for a in answers)
-    await wait_until(lambda: sum("Canary started" in m.rendered for m in env.thread("summer-hero")) >= 1,
-                     timeout=30)
+    await wait_until(lambda: sum("Canary started" in m.rendered for m in env.thread("summer-hero")) >= 1, timeout=30)
     await asyncio.sleep(1.0)
     await env.settle()
     await other.lifecycle.drain()

@@ -75,8 +75,8 @@ async def _wait_state(env: Env, want: tuple[str, str, float], timeout: float = 1
 
 
 async def test_pause_holds_resume_ramps_rollback_reaches_engines_while_slack_is_down(
-        env: Env, tmp_path: Path, hook_receiver: tuple[str, list[dict[str, Any]]],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    env: Env, tmp_path: Path, hook_receiver: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("RELEASEGATE_WEBHOOK_SECRET", HOOK_SECRET)
     hook_url, hook_got = hook_receiver
     flags = tmp_path / "flags" / "releasegate.flagd.json"
@@ -164,15 +164,21 @@ async def test_global_ramp_writes_per_region_percentages(env: Env, tmp_path: Pat
     assert "Global traffic → 100%" in text and "eu: 0.5, us: 0.5" in text and "via flagd" in text
 
 
-async def test_engine_failure_holds_the_ramp_and_says_so(env: Env, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_engine_failure_holds_the_ramp_and_says_so(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("RELEASEGATE_WEBHOOK_SECRET", HOOK_SECRET)
     # Nothing listens there: every delivery fails, so the ramp must not move.
     await _reboot(env, _with_engines(make_policy(every="0.2s"), tmp_path / "f.json", "http://127.0.0.1:9/x"))
     await env.start("summer-hero")
     await env.press(REVIEWER, env.approval_message("summer-hero", "Preview"), "approve", settle=False)
-    await wait_until(lambda: "traffic step held" in "\n".join(m.text for m in env.thread("summer-hero"))
-                     or "Could not move" in env.thread_text("summer-hero"), timeout=15)
+    await wait_until(
+        lambda: (
+            "traffic step held" in "\n".join(m.text for m in env.thread("summer-hero"))
+            or "Could not move" in env.thread_text("summer-hero")
+        ),
+        timeout=15,
+    )
     assert "webhook" in env.thread_text("summer-hero")
     assert (await _state(env))[2] == 0.0  # nothing recorded: the engines never confirmed 5%
     await env.u.slash(SRE, "rollback summer-hero")
@@ -189,8 +195,13 @@ async def test_rollback_button_with_confirmation_on_canary_results(env: Env, tmp
     # Preview has no traffic, so no rollback button there.
     assert find_button(_api(env.approval_message("summer-hero", "Preview")), "rollback") is None
     canary = env.approval_message("summer-hero", "Canary")
-    button = next(e for b in canary.blocks or [] if b.get("type") == "actions"
-                  for e in b["elements"] if e.get("action_id") == "rollback")
+    button = next(
+        e
+        for b in canary.blocks or []
+        if b.get("type") == "actions"
+        for e in b["elements"]
+        if e.get("action_id") == "rollback"
+    )
     assert button["style"] == "danger" and button["confirm"]["confirm"]["text"] == "Roll back"
     assert "0%" in button["confirm"]["text"]["text"]
     await env.press(STRANGER, canary, "rollback")

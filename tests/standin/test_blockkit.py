@@ -176,9 +176,7 @@ MESSAGE_CASES: list[tuple[str, list[dict[str, Any]], str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("blocks", "expected"), [c[1:] for c in MESSAGE_CASES], ids=[c[0] for c in MESSAGE_CASES]
-)
+@pytest.mark.parametrize(("blocks", "expected"), [c[1:] for c in MESSAGE_CASES], ids=[c[0] for c in MESSAGE_CASES])
 async def test_message_block_limits(
     standin: SlackStandIn, client: AsyncWebClient, blocks: list[dict[str, Any]], expected: str
 ) -> None:
@@ -209,9 +207,7 @@ async def test_limits_are_inclusive(standin: SlackStandIn, client: AsyncWebClien
         {"type": "section", "fields": [plain("y" * 2000)] * 10},
         {
             "type": "actions",
-            "elements": [
-                button("b" * 75, action_id=f"a{i}", value="v" * 2000, style="danger") for i in range(25)
-            ],
+            "elements": [button("b" * 75, action_id=f"a{i}", value="v" * 2000, style="danger") for i in range(25)],
         },
         {"type": "context", "elements": [plain("c")] * 10},
         {"type": "image", "image_url": "https://example.com/a.png", "alt_text": "a" * 2000},
@@ -296,9 +292,7 @@ VIEW_CASES: list[tuple[str, dict[str, Any], str]] = [
 
 
 @pytest.mark.parametrize(("view", "expected"), [c[1:] for c in VIEW_CASES], ids=[c[0] for c in VIEW_CASES])
-async def test_view_limits(
-    standin: SlackStandIn, client: AsyncWebClient, view: dict[str, Any], expected: str
-) -> None:
+async def test_view_limits(standin: SlackStandIn, client: AsyncWebClient, view: dict[str, Any], expected: str) -> None:
     with pytest.raises(SlackApiError) as err:
         await client.views_open(trigger_id=standin.new_trigger_id(), view=view)
     assert err.value.response["error"] == "invalid_arguments"
@@ -340,6 +334,4 @@ def test_validators_accept_a_realistic_gate_message() -> None:
 def test_modal_with_inputs_needs_submit() -> None:
     view = modal()
     del view["submit"]
-    assert validate_view(view) == [
-        "[ERROR] must provide submit when using input blocks [json-pointer:/view/submit]"
-    ]
+    assert validate_view(view) == ["[ERROR] must provide submit when using input blocks [json-pointer:/view/submit]"]

@@ -66,9 +66,7 @@ async def test_multipart_upload_is_accepted(standin: SlackStandIn, client: Async
     async with aiohttp.ClientSession() as session, session.post(url["upload_url"], data=form) as resp:
         assert resp.status == 200
         assert await resp.text() == "OK - 3"
-    await client.files_completeUploadExternal(
-        files=[{"id": url["file_id"], "title": "diff"}], channel_id="C1"
-    )
+    await client.files_completeUploadExternal(files=[{"id": url["file_id"], "title": "diff"}], channel_id="C1")
     assert standin.files[url["file_id"]].content == b"xyz"
 
 

@@ -30,9 +30,7 @@ async def test_ephemeral_in_channel_replace_and_delete(standin: SlackStandIn, cl
 
 async def test_bad_blocks_and_overuse_are_rejected(standin: SlackStandIn) -> None:
     hook = AsyncWebhookClient(standin.new_response_url("C0RELEASES", "U0ALICE001"))
-    bad = await hook.send(
-        text="t", blocks=[{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}]
-    )
+    bad = await hook.send(text="t", blocks=[{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}])
     assert bad.status_code == 400 and bad.body == "invalid_blocks"
     [rejected] = standin.rejected_calls
     assert rejected.method == "response_url"

@@ -139,9 +139,7 @@ async def test_threads(standin: SlackStandIn, client: AsyncWebClient) -> None:
 
 
 async def test_ephemeral(standin: SlackStandIn, client: AsyncWebClient) -> None:
-    resp = await client.chat_postEphemeral(
-        channel="C0RELEASES", user="U0ALICE001", text="Usage: /release help"
-    )
+    resp = await client.chat_postEphemeral(channel="C0RELEASES", user="U0ALICE001", text="Usage: /release help")
     assert resp["message_ts"]
     [eph] = standin.ephemerals("C0RELEASES", user="U0ALICE001")
     assert eph.text == "Usage: /release help"

@@ -19,9 +19,7 @@ async def test_bolt_socket_mode_round_trip(standin: SlackStandIn) -> None:
     async def release(ack: Any, respond: Any, command: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         await respond(text=f"Starting {command['text']}")
-        await client.chat_postMessage(
-            channel=command["channel_id"], text=f"Preview started: {command['text']}"
-        )
+        await client.chat_postMessage(channel=command["channel_id"], text=f"Preview started: {command['text']}")
 
     handler = AsyncSocketModeHandler(app, "xapp-1-A0STANDIN1-bolt", web_client=web)
     await handler.connect_async()  # type: ignore[no-untyped-call]

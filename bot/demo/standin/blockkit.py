@@ -43,9 +43,7 @@ _PICKERS = ("datepicker", "timepicker", "datetimepicker")
 _CHOICES = ("checkboxes", "radio_buttons")
 _TEXT_INPUTS = ("plain_text_input", "email_text_input", "url_text_input", "number_input", "rich_text_input")
 _ACTIONS_ELEMENTS = frozenset(("button", "overflow", "workflow_button", *_SELECTS, *_PICKERS, *_CHOICES))
-_ACCESSORY_ELEMENTS = frozenset(
-    ("button", "overflow", "image", "workflow_button", *_SELECTS, *_PICKERS, *_CHOICES)
-)
+_ACCESSORY_ELEMENTS = frozenset(("button", "overflow", "image", "workflow_button", *_SELECTS, *_PICKERS, *_CHOICES))
 _INPUT_ELEMENTS = frozenset((*_SELECTS, *_PICKERS, *_CHOICES, *_TEXT_INPUTS, "file_input"))
 _BLOCK_TYPES = frozenset(
     (
@@ -77,9 +75,7 @@ class _Checker:
         if isinstance(value, str) and len(value) > limit:
             self.fail(pointer, f"must be less than {limit + 1} characters")
 
-    def string(
-        self, obj: Mapping[str, Any], key: str, limit: int, pointer: str, *, required: bool = False
-    ) -> None:
+    def string(self, obj: Mapping[str, Any], key: str, limit: int, pointer: str, *, required: bool = False) -> None:
         value = obj.get(key)
         if value is None:
             if required:
@@ -204,9 +200,7 @@ class _Checker:
                 self.option(opt, f"{pointer}/options/{i}")
             for g, group in enumerate(groups):
                 if isinstance(group, Mapping):
-                    self.text_object(
-                        group.get("label"), f"{pointer}/option_groups/{g}/label", 75, plain_only=True
-                    )
+                    self.text_object(group.get("label"), f"{pointer}/option_groups/{g}/label", 75, plain_only=True)
                     for i, opt in enumerate(
                         self.items(group, "options", f"{pointer}/option_groups/{g}", low=1, high=100)
                     ):
@@ -295,9 +289,7 @@ class _Checker:
             self.element(obj["accessory"], f"{pointer}/accessory", _ACCESSORY_ELEMENTS)
 
 
-def validate_blocks(
-    blocks: Any, *, pointer: str = "/blocks", max_blocks: int = MAX_MESSAGE_BLOCKS
-) -> list[str]:
+def validate_blocks(blocks: Any, *, pointer: str = "/blocks", max_blocks: int = MAX_MESSAGE_BLOCKS) -> list[str]:
     """Slack-style error messages for a ``blocks`` array; empty when Slack would accept it."""
     checker = _Checker()
     _check_block_list(checker, blocks, pointer, max_blocks)
@@ -338,9 +330,7 @@ def validate_view(view: Any, *, pointer: str = "/view") -> list[str]:
         checker.fail(f"{pointer}/blocks", "must be provided")
     else:
         _check_block_list(checker, blocks, f"{pointer}/blocks", MAX_VIEW_BLOCKS)
-    has_input = isinstance(blocks, list) and any(
-        isinstance(b, Mapping) and b.get("type") == "input" for b in blocks
-    )
+    has_input = isinstance(blocks, list) and any(isinstance(b, Mapping) and b.get("type") == "input" for b in blocks)
     if kind == "modal" and has_input and view.get("submit") is None:
         checker.fail(f"{pointer}/submit", "must provide submit when using input blocks")
     return checker.errors

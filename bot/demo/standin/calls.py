@@ -42,9 +42,7 @@ def text_answer(
     return web.Response(status=status, text=text, content_type="text/plain")
 
 
-async def maybe_fail(
-    ctx: Context, request: web.Request, record: CallRecord, method: str
-) -> web.StreamResponse | None:
+async def maybe_fail(ctx: Context, request: web.Request, record: CallRecord, method: str) -> web.StreamResponse | None:
     """The failure response if Slack is down or an injected fault fires for this call, else None."""
     kind: FaultKind | None = ctx.refusing
     fault = None

@@ -19,12 +19,18 @@ __all__ = ["HISTORY_SPECS", "history", "open", "replies"]
 _PAGE_ARGS = ("token", "channel", "cursor", "include_all_metadata", "inclusive", "latest", "limit", "oldest")
 HISTORY_SPECS: dict[str, MethodSpec] = {
     "conversations.history": MethodSpec(
-        name="conversations.history", http_method="GET", required=("token", "channel"), args=_PAGE_ARGS,
+        name="conversations.history",
+        http_method="GET",
+        required=("token", "channel"),
+        args=_PAGE_ARGS,
         errors=("channel_not_found", "invalid_cursor", "not_in_channel"),
     ),
     "conversations.replies": MethodSpec(
-        name="conversations.replies", http_method="GET", required=("token", "channel", "ts"),
-        args=(*_PAGE_ARGS, "ts"), errors=("channel_not_found", "invalid_cursor", "thread_not_found"),
+        name="conversations.replies",
+        http_method="GET",
+        required=("token", "channel", "ts"),
+        args=(*_PAGE_ARGS, "ts"),
+        errors=("channel_not_found", "invalid_cursor", "thread_not_found"),
     ),
 }
 
@@ -56,9 +62,7 @@ def open(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
         out = ctx.spec_example("conversations.open")
         out["channel"] = {"id": cid}
         return out
-    rich: dict[str, Any] = json.loads(
-        json.dumps(ctx.specs["conversations.open"].examples["success_with_return_im"])
-    )
+    rich: dict[str, Any] = json.loads(json.dumps(ctx.specs["conversations.open"].examples["success_with_return_im"]))
     if not already:
         rich.pop("no_op", None)
         rich.pop("already_open", None)
@@ -98,13 +102,13 @@ def _message_page(
         return not (latest not in (None, "") and (t > float(latest) or (t == float(latest) and not inclusive)))
 
     head = msgs[:1] if keep_first else []
-    window = head + [m for m in msgs[len(head):] if inside(m)]
+    window = head + [m for m in msgs[len(head) :] if inside(m)]
     try:
         start = int(str(args.get("cursor") or "0"))
         limit = max(1, min(int(args.get("limit") or 100), 1000))
     except ValueError as exc:
         raise SlackError("invalid_cursor") from exc
-    page = window[start:start + limit]
+    page = window[start : start + limit]
     more = start + limit < len(window)
     with_meta = flag(args.get("include_all_metadata"))
     out_msgs = []

@@ -59,9 +59,7 @@ def complete_upload_external(ctx: Context, args: dict[str, Any]) -> dict[str, An
         if record is None or not record.uploaded or record.completed:
             raise SlackError("file_not_found")
         records.append((record, item))
-    ref = args.get("channel_id") or (
-        str(args["channels"]).split(",")[0] if args.get("channels") else None
-    )
+    ref = args.get("channel_id") or (str(args["channels"]).split(",")[0] if args.get("channels") else None)
     channel = ctx.channel(ref) if ref else None
     thread_ts = str(args["thread_ts"]) if args.get("thread_ts") else None
     if thread_ts and channel is None:

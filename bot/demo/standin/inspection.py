@@ -16,9 +16,7 @@ class Inspection:
 
     state: SlackState  # SlackStandIn's
 
-    def add_user(
-        self, user_id: str, name: str, real_name: str | None = None, **fields: Any
-    ) -> dict[str, Any]:
+    def add_user(self, user_id: str, name: str, real_name: str | None = None, **fields: Any) -> dict[str, Any]:
         return self.state.add_user(user_id, name, real_name, **fields)
 
     def add_usergroup(self, usergroup_id: str, members: Iterable[str]) -> None:

@@ -25,9 +25,7 @@ _RESPONSE_URL_USES = 5
 
 def new(ctx: Context, channel: str, user: str, *, message_ts: str | None = None) -> str:
     channel_id = ctx.state.channel_id(channel) or channel
-    record = ResponseUrlRecord(
-        id=secrets.token_hex(8), channel=channel_id, user=user, message_ts=message_ts
-    )
+    record = ResponseUrlRecord(id=secrets.token_hex(8), channel=channel_id, user=user, message_ts=message_ts)
     ctx.state.response_urls[record.id] = record
     return f"{ctx.root_url}respond/{record.id}"
 

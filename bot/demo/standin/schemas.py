@@ -61,9 +61,7 @@ def write_packaged_methods(reference_dir: Path, out_dir: Path) -> list[str]:
     for path in sorted(reference_dir.glob("*.json")):
         name = path.stem
         facts = extract_method_facts(name, json.loads(path.read_text(encoding="utf-8")))
-        (out_dir / path.name).write_text(
-            json.dumps(facts, indent=2, sort_keys=False) + "\n", encoding="utf-8"
-        )
+        (out_dir / path.name).write_text(json.dumps(facts, indent=2, sort_keys=False) + "\n", encoding="utf-8")
         written.append(name)
     return written
 

@@ -223,9 +223,7 @@ class SlackStandIn(Inspection):
 
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
-        record = CallRecord(
-            method=method, args={}, response=None, status=0, at=time.time(), http_method=request.method
-        )
+        record = CallRecord(method=method, args={}, response=None, status=0, at=time.time(), http_method=request.method)
         try:
             record.args = await self._read_args(request)
         except SlackError as exc:
@@ -241,13 +239,9 @@ class SlackStandIn(Inspection):
                 raise SlackError("unknown_method")
             record.unknown_args = sorted(k for k in record.args if k not in spec.args)
             self._check_token(method, token)
-            missing = [
-                name for name in spec.required if name != "token" and record.args.get(name) in (None, "")
-            ]
+            missing = [name for name in spec.required if name != "token" and record.args.get(name) in (None, "")]
             if missing:
-                raise SlackError(
-                    "invalid_arguments", [f"[ERROR] missing required field: {n}" for n in missing]
-                )
+                raise SlackError("invalid_arguments", [f"[ERROR] missing required field: {n}" for n in missing])
             response = handler(self._ctx, record.args)
         except SlackError as exc:
             response = exc.response()

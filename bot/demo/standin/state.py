@@ -372,9 +372,7 @@ class SlackState:
     def ephemerals(self, channel: str | None = None, user: str | None = None) -> list[Ephemeral]:
         cid = None if channel is None else (self.channel_id(channel) or channel)
         return [
-            e
-            for e in self.ephemeral_messages
-            if (cid is None or e.channel == cid) and (user is None or e.user == user)
+            e for e in self.ephemeral_messages if (cid is None or e.channel == cid) and (user is None or e.user == user)
         ]
 
     def dm_channel(self, user_id: str) -> str | None:

@@ -49,15 +49,17 @@ VIEWER = web.RequestKey("inspector_viewer", Viewer)
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
-_env = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
-                   autoescape=select_autoescape(default=True, default_for_string=True))
+_env = Environment(
+    loader=FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+)
 _env.filters["ts"] = lambda t: t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if t else "—"
 
 # Pages only need our own CSS and images (data: for reports); nothing may frame them or leak the
 # URL (a login link carries its signature) through Referer.
 _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -103,10 +105,14 @@ class Inspector:
         not spend the one use a link has."""
         link = check_login(self.settings, request.query)
         if link is None:
-            return _refuse(403, "Link refused", "This sign-in link is invalid or has expired. "
-                                                "Ask for a new one with /release inspector in Slack.")
-        return _page("login.html", link=link, action=LOGIN_PATH, viewer=None,
-                     expires=datetime.fromtimestamp(link.expires, UTC))
+            return _refuse(
+                403,
+                "Link refused",
+                "This sign-in link is invalid or has expired. Ask for a new one with /release inspector in Slack.",
+            )
+        return _page(
+            "login.html", link=link, action=LOGIN_PATH, viewer=None, expires=datetime.fromtimestamp(link.expires, UTC)
+        )
 
     async def login(self, request: web.Request) -> web.Response:
         # Login CSRF: another site's form could sign a victim in under its author's own link.
@@ -116,26 +122,44 @@ class Inspector:
         form = await request.post()
         link = check_login(self.settings, {k: str(v) for k, v in form.items()})
         if link is None:
-            return _refuse(403, "Link refused", "This sign-in link is invalid or has expired. "
-                                                "Ask for a new one with /release inspector in Slack.")
+            return _refuse(
+                403,
+                "Link refused",
+                "This sign-in link is invalid or has expired. Ask for a new one with /release inspector in Slack.",
+            )
         now = datetime.now(UTC)
         # Links are only sent to auditors, but the policy may have changed since: ask again.
         if not await self.ctx.is_auditor(link.user):
             await self.ctx.store.audit(
                 AuditNote(link.user, "inspector.login", "refused", {"why": "not an auditor"}), now
             )
-            return _refuse(403, "Not an auditor", "Only auditors may sign in to the Audit Inspector. Ask an admin "
-                                                  "to add you to `auditors` in policy.yml.")
-        if not await self.ctx.store.use_login_link(link.digest, link.user, now,
-                                                   datetime.fromtimestamp(link.expires, UTC)):
-            return _refuse(403, "Link already used", "Each sign-in link works once. "
-                                                     "Ask for a new one with /release inspector in Slack.")
+            return _refuse(
+                403,
+                "Not an auditor",
+                "Only auditors may sign in to the Audit Inspector. Ask an admin "
+                "to add you to `auditors` in policy.yml.",
+            )
+        if not await self.ctx.store.use_login_link(
+            link.digest, link.user, now, datetime.fromtimestamp(link.expires, UTC)
+        ):
+            return _refuse(
+                403,
+                "Link already used",
+                "Each sign-in link works once. Ask for a new one with /release inspector in Slack.",
+            )
         await self._audit(link.user, "inspector.sign_in", {"link_expires": link.expires}, now)
         # 303 from a form on our own page: the navigation started here, so the Strict cookie is sent.
         resp = web.Response(status=303, headers={**_HEADERS, "Location": "/inspector"})
         secure = (self.settings.public_url or "").startswith("https://")
-        resp.set_cookie(COOKIE, make_session(self.settings, link.user), max_age=int(SESSION_TTL.total_seconds()),
-                        path="/inspector", httponly=True, samesite="Strict", secure=secure)
+        resp.set_cookie(
+            COOKIE,
+            make_session(self.settings, link.user),
+            max_age=int(SESSION_TTL.total_seconds()),
+            path="/inspector",
+            httponly=True,
+            samesite="Strict",
+            secure=secure,
+        )
         return resp
 
     async def logout(self, request: web.Request) -> web.Response:
@@ -154,8 +178,11 @@ class Inspector:
         if request.path.startswith("/inspector") and request.path != LOGIN_PATH:
             v = self._who(request)
             if v is None:
-                return _refuse(401, "Sign in required", "Open the inspector from the link the bot sends on "
-                                                        "/release inspector, or use the API token.")
+                return _refuse(
+                    401,
+                    "Sign in required",
+                    "Open the inspector from the link the bot sends on /release inspector, or use the API token.",
+                )
             request[VIEWER] = v
         resp: web.StreamResponse = await handler(request)
         return resp
@@ -173,8 +200,9 @@ class Inspector:
         if self._audit_cache and self._audit_cache[0] == key:
             return self._audit_cache[1]
         entries = await self.ctx.store.audit_entries()
-        keys = [load_private_key(self.settings.audit_signing_key).public_key()] if self.settings.audit_signing_key \
-            else []
+        keys = (
+            [load_private_key(self.settings.audit_signing_key).public_key()] if self.settings.audit_signing_key else []
+        )
         problem = await asyncio.to_thread(verify_log, entries, cps, keys)
         if problem is None:
             status = AuditStatus(True, f"intact — {len(entries)} entries verified, {len(cps)} signed checkpoint(s)")
@@ -197,17 +225,24 @@ class Inspector:
         if not hist.attempts:
             return _refuse(404, "Not found", f"No release named {name}.")
         entries = await self.ctx.store.audit_entries(name)
-        evidence_by_request = {e["detail"].get("request"): e["detail"].get("evidence") for e in entries
-                               if e["action"].startswith("decision.") and e["outcome"] in ("approve", "reject")}
+        evidence_by_request = {
+            e["detail"].get("request"): e["detail"].get("evidence")
+            for e in entries
+            if e["action"].startswith("decision.") and e["outcome"] in ("approve", "reject")
+        }
         runs: list[dict[str, Any]] = []
         for release in hist.attempts:
             decided: dict[int, dict[str, Any]] = {}
             for d in hist.decisions.get(release.id or 0, []):
                 req = await self.ctx.store.approval_request(d.approval_request_id)
                 if req is not None:
-                    decided[req.phase_run_id] = {"decision": d.decision, "by": d.by, "at": d.at,
-                                                 "comment": d.comment,
-                                                 "evidence": evidence_by_request.get(d.approval_request_id)}
+                    decided[req.phase_run_id] = {
+                        "decision": d.decision,
+                        "by": d.by,
+                        "at": d.at,
+                        "comment": d.comment,
+                        "evidence": evidence_by_request.get(d.approval_request_id),
+                    }
             for run in hist.runs.get(release.id or 0, []):
                 runs.append(await self._run_view(release.attempt, run, decided.get(run.id or 0)))
         longest = max((r["seconds"] for r in runs), default=0.0) or 1.0
@@ -215,16 +250,31 @@ class Inspector:
             r["bar"] = round(0.3 + 12 * r["seconds"] / longest, 2)
         last = hist.attempts[-1]
         await self._audit(request[VIEWER].user, "inspector.view", {"release": name}, datetime.now(UTC))
-        return _page("release.html", name=name, title=last.title, runs=runs, entries=entries,
-                     audit=await self.audit_status(), **self._ctx(request[VIEWER]))
+        return _page(
+            "release.html",
+            name=name,
+            title=last.title,
+            runs=runs,
+            entries=entries,
+            audit=await self.audit_status(),
+            **self._ctx(request[VIEWER]),
+        )
 
     async def _run_view(self, attempt: int, run: Any, decision: dict[str, Any] | None) -> dict[str, Any]:
         duration = (run.finished_at - run.started_at) if run.finished_at else None
         view: dict[str, Any] = {
-            "attempt": attempt, "phase": run.phase, "outcome": run.outcome, "started_at": run.started_at,
-            "finished_at": run.finished_at, "duration": duration,
-            "seconds": duration.total_seconds() if duration else 0.0, "decision": decision,
-            "package_ok": False, "permalink": None, "gates": [], "artifacts": [],
+            "attempt": attempt,
+            "phase": run.phase,
+            "outcome": run.outcome,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "duration": duration,
+            "seconds": duration.total_seconds() if duration else 0.0,
+            "decision": decision,
+            "package_ok": False,
+            "permalink": None,
+            "gates": [],
+            "artifacts": [],
         }
         package = None
         if decision and decision.get("evidence"):
@@ -240,8 +290,10 @@ class Inspector:
             view["permalink"] = (package.get("decision_message") or {}).get("permalink")
         else:
             view["gates"] = [gate_entry(g.to_dict()) for g in await self.ctx.store.gate_results(run.id or 0)]
-            view["artifacts"] = [{"title": a.title, "sha256": a.sha256, "filename": a.filename}
-                                 for a in await self.evidence.artifacts(run.id or 0)]
+            view["artifacts"] = [
+                {"title": a.title, "sha256": a.sha256, "filename": a.filename}
+                for a in await self.evidence.artifacts(run.id or 0)
+            ]
         return view
 
     async def cas(self, request: web.Request) -> web.StreamResponse:
@@ -254,8 +306,13 @@ class Inspector:
             return _refuse(404, "Not found", "No such artifact.")
         except IntegrityProblem:
             return _refuse(409, "Altered", "The stored file no longer matches its hash.")
-        ctype = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else \
-            "application/json" if data[:1] == b"{" else "application/octet-stream"
+        ctype = (
+            "image/png"
+            if data[:8] == b"\x89PNG\r\n\x1a\n"
+            else "application/json"
+            if data[:1] == b"{"
+            else "application/octet-stream"
+        )
         return web.Response(body=data, content_type=ctype, headers=_HEADERS | {"ETag": f'"{digest}"'})
 
     async def export(self, request: web.Request) -> web.Response:
@@ -264,8 +321,12 @@ class Inspector:
         if release is not None and not _NAME.match(release):
             return _refuse(400, "Bad name", "That is not a release name.")
         entries = await self.ctx.store.audit_entries(release)
-        await self._audit(request[VIEWER].user, "inspector.export",
-                          {"format": fmt, "release": release, "entries": len(entries)}, datetime.now(UTC))
+        await self._audit(
+            request[VIEWER].user,
+            "inspector.export",
+            {"format": fmt, "release": release, "entries": len(entries)},
+            datetime.now(UTC),
+        )
         if fmt == "jsonl":
             body = b"".join(encode_entry(e) + b"\n" for e in entries)
             ctype = "application/x-ndjson"
@@ -281,8 +342,11 @@ class Inspector:
             ctype = "text/csv"
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         filename = f"audit-{release or 'all'}-{stamp}.{fmt}"
-        return web.Response(body=body, content_type=ctype,
-                            headers=_HEADERS | {"Content-Disposition": f'attachment; filename="{filename}"'})
+        return web.Response(
+            body=body,
+            content_type=ctype,
+            headers=_HEADERS | {"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
 
 
 def add_routes(app: web.Application, ctx: HttpContext) -> None:

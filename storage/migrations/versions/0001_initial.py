@@ -39,8 +39,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_releases_name", "releases", ["name"])
     op.create_index(
-        "uq_releases_active_name", "releases", ["name"], unique=True,
-        sqlite_where=ACTIVE, postgresql_where=ACTIVE,
+        "uq_releases_active_name",
+        "releases",
+        ["name"],
+        unique=True,
+        sqlite_where=ACTIVE,
+        postgresql_where=ACTIVE,
     )
     op.create_table(
         "phase_runs",

@@ -36,11 +36,18 @@ def upgrade() -> None:
         sa.Column("received_at", TS, nullable=False),
     )
     # Partial, so counters (no sample_id) never conflict while vitals upsert by id.
-    op.create_index("uq_metric_samples_vital", "metric_samples", ["release", "name", "cohort", "sample_id"],
-                    unique=True, sqlite_where=HAS_SAMPLE_ID, postgresql_where=HAS_SAMPLE_ID)
+    op.create_index(
+        "uq_metric_samples_vital",
+        "metric_samples",
+        ["release", "name", "cohort", "sample_id"],
+        unique=True,
+        sqlite_where=HAS_SAMPLE_ID,
+        postgresql_where=HAS_SAMPLE_ID,
+    )
     # Covering for the window reads (see storage.models.MetricSampleRow).
-    op.create_index("ix_metric_samples_window", "metric_samples",
-                    ["release", "kind", "name", "cohort", "received_at", "value"])
+    op.create_index(
+        "ix_metric_samples_window", "metric_samples", ["release", "kind", "name", "cohort", "received_at", "value"]
+    )
 
 
 def downgrade() -> None:

@@ -1,4 +1,5 @@
 """Build the v1 audit fixture with the code at main c909bcb (before the v2 encoding existed)."""
+
 import asyncio
 import base64
 import hashlib
@@ -37,12 +38,14 @@ async def main() -> None:
     engine = make_engine(url)
     await upgrade(engine)
     store = Store(engine)
-    settings = load_settings(RELEASEGATE_DATABASE_URL=url, RELEASEGATE_AUDIT_SIGNING_KEY=SEED,
-                             RELEASEGATE_CHECKPOINT_EVERY="7")
+    settings = load_settings(
+        RELEASEGATE_DATABASE_URL=url, RELEASEGATE_AUDIT_SIGNING_KEY=SEED, RELEASEGATE_CHECKPOINT_EVERY="7"
+    )
     for i, d in enumerate(DETAILS):
         await store.audit(AuditNote(f"U{i:09d}", "test.v1", "ok", d), T0 + timedelta(seconds=i))
     assert await maybe_checkpoint(store, settings, None, T0 + timedelta(minutes=1)) is not None
     await engine.dispose()
     assert await audit_export(settings, "jsonl", None, str(OUT / "audit_v1.jsonl")) == 0
+
 
 asyncio.run(main())
