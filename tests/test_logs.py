@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -55,13 +56,29 @@ async def test_an_event_whose_transaction_rolls_back_is_not_logged(
     assert [r for r in caplog.records if r.name == "releasegate.events"] == []
 
 
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """configure() replaces the root handlers (pytest's capture among them): put everything back."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    chatty = {n: logging.getLogger(n).level for n in ("apscheduler", "alembic")}
+    yield
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    for h in handlers:
+        root.addHandler(h)
+    root.setLevel(level)
+    for n, lv in chatty.items():
+        logging.getLogger(n).setLevel(lv)
+
+
+@pytest.mark.usefixtures("restore_logging")
 def test_scheduler_info_is_quiet_unless_debugging() -> None:
     configure("INFO", "text")
     assert not logging.getLogger("apscheduler.scheduler").isEnabledFor(logging.INFO)
     assert logging.getLogger("apscheduler.scheduler").isEnabledFor(logging.WARNING)
     configure("DEBUG", "text")
     assert logging.getLogger("apscheduler.scheduler").isEnabledFor(logging.DEBUG)
-    configure("INFO", "text")
 
 
 def test_json_format_from_the_environment_gives_one_object_per_line(tmp_path: Path) -> None:
