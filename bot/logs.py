@@ -19,6 +19,7 @@ FORMATS = ("text", "json")
 FIELDS = ("release", "attempt", "phase", "actor", "action", "outcome", "request", "task")
 # Libraries that talk at INFO about every scheduler tick or migration step: noise at 3 a.m.
 _CHATTY = ("apscheduler", "alembic")
+_OURS = "releasegate_handler"
 
 
 class JsonFormatter(logging.Formatter):
@@ -39,11 +40,14 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: str = "INFO", fmt: str = "text") -> None:
-    """Replace the root handler (idempotent: a second call does not duplicate lines)."""
+    """Install our root handler (idempotent: a second call replaces it rather than doubling lines;
+    handlers someone else installed, such as a test runner's, are left alone)."""
     root = logging.getLogger()
     for h in list(root.handlers):
-        root.removeHandler(h)
+        if getattr(h, _OURS, False):
+            root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
+    setattr(handler, _OURS, True)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
