@@ -218,3 +218,20 @@ async def test_a_changed_file_stops_the_approval(world: World) -> None:
         "The release is paused; see its thread."
     ]
     assert await world.store.decisions(1) == []
+
+
+async def test_a_failing_background_task_names_its_release_request_and_person(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def boom() -> None:
+        raise RuntimeError("disk full")
+
+    world.lc.spawn(boom(), "decide:approve", release="summer-hero", request=12, actor=REVIEWER)
+    await world.lc.drain(timeout=5)
+    await asyncio.sleep(0)
+    failed = [r for r in caplog.records if "background task" in r.getMessage()]
+    assert len(failed) == 1
+    assert failed[0].getMessage() == (
+        f"background task decide:approve failed (release summer-hero, request 12, for {REVIEWER})"
+    )
+    assert (failed[0].release, failed[0].request) == ("summer-hero", 12)  # type: ignore[attr-defined]

@@ -35,7 +35,12 @@ def register_actions(app: AsyncApp, lc: Lifecycle) -> None:
         if rid is None:
             await caller.reply(MALFORMED)
             return
-        lc.spawn(lc.decide(rid, caller.user, DecisionKind.APPROVE, None, caller.reply), "decide:approve")
+        lc.spawn(
+            lc.decide(rid, caller.user, DecisionKind.APPROVE, None, caller.reply),
+            "decide:approve",
+            request=rid,
+            actor=caller.user,
+        )
 
     async def open_decision_modal(body: dict[str, Any], decision: DecisionKind) -> None:
         caller, rid = Caller.of_action(slack, body), button_value(body, "request")
@@ -72,7 +77,7 @@ def register_actions(app: AsyncApp, lc: Lifecycle) -> None:
         if rid is None:
             await caller.reply(MALFORMED)
             return
-        lc.spawn(owner_commands.rerun(lc, rid, caller.user, caller.reply), "rerun")
+        lc.spawn(owner_commands.rerun(lc, rid, caller.user, caller.reply), "rerun", request=rid, actor=caller.user)
 
     @app.action("retry_canary")
     async def retry_canary(ack: AsyncAck, body: dict[str, Any]) -> None:

@@ -36,7 +36,7 @@ def register_commands(app: AsyncApp, lc: Lifecycle) -> None:
             return
         await ack()
         caller = Caller(command["channel_id"], command["user_id"], lc.slack)
-        lc.spawn(_run_command(lc, parsed, caller), f"command:{parsed.verb}")
+        lc.spawn(_run_command(lc, parsed, caller), f"command:{parsed.verb}", release=parsed.name, actor=caller.user)
 
 
 async def _run_command(lc: Lifecycle, cmd: Command, caller: Caller) -> None:

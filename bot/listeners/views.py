@@ -47,7 +47,12 @@ def register_views(app: AsyncApp, lc: Lifecycle) -> None:
             return
         await ack()
         caller = Caller(channel, body["user"]["id"], lc.slack)
-        lc.spawn(accept_finding(lc, rid, caller.user, str(key), reason, caller.reply), "accept_finding")
+        lc.spawn(
+            accept_finding(lc, rid, caller.user, str(key), reason, caller.reply),
+            "accept_finding",
+            request=rid,
+            actor=caller.user,
+        )
 
     @app.view("decision_modal")
     async def decision_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -68,4 +73,9 @@ def register_views(app: AsyncApp, lc: Lifecycle) -> None:
             return
         await ack()
         caller = Caller(channel, body["user"]["id"], lc.slack)
-        lc.spawn(lc.decide(rid, caller.user, decision, value or None, caller.reply), f"decide:{decision}")
+        lc.spawn(
+            lc.decide(rid, caller.user, decision, value or None, caller.reply),
+            f"decide:{decision}",
+            request=rid,
+            actor=caller.user,
+        )

@@ -116,14 +116,31 @@ class FlowCore:
             return hooks.evaluators[phase]
         return self.evaluators.get(phase, _no_metrics_gates)
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
+    def spawn(
+        self,
+        coro: Coroutine[Any, Any, Any],
+        what: str,
+        *,
+        release: str | None = None,
+        request: int | None = None,
+        actor: str | None = None,
+    ) -> asyncio.Task[Any]:
+        """Run after the acks; a failure is logged with the release, request and person it was for."""
         task = asyncio.get_running_loop().create_task(self._after_acks(coro), name=what)
         self.tasks.add(task)
 
         def _done(t: asyncio.Task[Any]) -> None:
             self.tasks.discard(t)
             if not t.cancelled() and t.exception() is not None:
-                log.error("background task %s failed", what, exc_info=t.exception())
+                log.error(
+                    "background task %s failed (release %s, request %s, for %s)",
+                    what,
+                    release or "-",
+                    request if request is not None else "-",
+                    actor or "-",
+                    exc_info=t.exception(),
+                    extra={"task": what, "release": release, "request": request, "actor": actor},
+                )
 
         task.add_done_callback(_done)
         return task

@@ -95,7 +95,7 @@ class Evaluation(Traffic):
             await asyncio.sleep(delay)
             await self.run_gates(release.id or 0, run.id or 0)
 
-        self.spawn(later(), f"observe:{release.name}")
+        self.spawn(later(), f"observe:{release.name}", release=release.name)
 
     async def record_results(
         self, release: Release, run: PhaseRun, policy: Policy, results: Sequence[GateResult], status: Status

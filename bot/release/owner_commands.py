@@ -117,11 +117,16 @@ async def transition(
         await lc.thread(fresh, text, blocks)
     await lc.changed(fresh)
     if run is not None:
-        lc.spawn(lc.run_gates(fresh.id or 0, run.id or 0), f"gates:{fresh.name}:rerun")
+        lc.spawn(lc.run_gates(fresh.id or 0, run.id or 0), f"gates:{fresh.name}:rerun", release=fresh.name, actor=user)
     elif event is Event.RESUME and fresh.state == State.RUNNING.value:
         current = await lc.store.current_run(fresh.id or 0)
         if current is not None:
-            lc.spawn(lc.run_gates(fresh.id or 0, current.id or 0), f"gates:{fresh.name}:resume")
+            lc.spawn(
+                lc.run_gates(fresh.id or 0, current.id or 0),
+                f"gates:{fresh.name}:resume",
+                release=fresh.name,
+                actor=user,
+            )
 
 
 async def retry_canary(lc: Lifecycle, release_id: int, user: str, reply: Callable[[str], Awaitable[None]]) -> None:

@@ -40,6 +40,6 @@ async def recover(lc: Lifecycle) -> int:
                 await lc.stop_for_drift(r, d, "recovery after a restart")
                 continue
             if run is not None and run.outcome == "running":
-                lc.spawn(lc.run_gates(r.id or 0, run.id or 0), f"gates:{r.name}:recover")
+                lc.spawn(lc.run_gates(r.id or 0, run.id or 0), f"gates:{r.name}:recover", release=r.name)
                 count += 1
     return count

@@ -130,4 +130,6 @@ class Starting(Evaluation):
                 key=f"{OBSERVE_TIMER}:{run.id}:0",
                 payload={"run": run.id},
             )
-        self.spawn(self.run_gates(release.id or 0, run.id or 0), f"gates:{release.name}:{phase.value}")
+        self.spawn(
+            self.run_gates(release.id or 0, run.id or 0), f"gates:{release.name}:{phase.value}", release=release.name
+        )
