@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from gates.phases import DecisionKind, Phase
+from gates.phases import DecisionKind, Phase, RequestState
 from storage.models import (
     ApprovalRequest,
     Decision,
@@ -61,7 +61,7 @@ class ApprovalStore(ResultStore):
         async with self.sessions.begin() as s:
             res = await s.execute(
                 update(ApprovalRequest)
-                .where(col(ApprovalRequest.id) == request_id, col(ApprovalRequest.state) == "awaiting")
+                .where(col(ApprovalRequest.id) == request_id, col(ApprovalRequest.state) == RequestState.AWAITING)
                 .values(state="decided")
             )
             if not res.rowcount:  # type: ignore[attr-defined]
@@ -121,7 +121,7 @@ class ApprovalStore(ResultStore):
                 update(ApprovalRequest)
                 .where(
                     col(ApprovalRequest.id) == request_id,
-                    col(ApprovalRequest.state) == "awaiting",
+                    col(ApprovalRequest.state) == RequestState.AWAITING,
                     col(ApprovalRequest.escalation_level) == from_level,
                 )
                 .values(escalation_level=to_level)

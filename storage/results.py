@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import desc, select, update
 from sqlmodel import col
 
-from gates.phases import Phase
+from gates.phases import Phase, State
 from gates.result import GateResult
 from storage.models import (
     ApprovalRequest,
@@ -94,7 +94,7 @@ class ResultStore(ReleaseStore):
                 )
                 s.add(request)
                 await s.flush()
-                if sla_due is not None and change.to_state == "awaiting" and request.id is not None:
+                if sla_due is not None and change.to_state == State.AWAITING and request.id is not None:
                     # The SLA clock starts in the same transaction that asks for the decision.
                     await schedule(
                         s,

@@ -11,6 +11,7 @@ from sqlalchemy import desc, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from gates.phases import RequestState
 from storage.audit import GENESIS, entry_body, entry_hash
 from storage.events import remember
 from storage.models import (
@@ -223,7 +224,8 @@ class StoreCore:
             (
                 await s.execute(
                     select(col(ApprovalRequest.id)).where(
-                        col(ApprovalRequest.release_id) == release_id, col(ApprovalRequest.state) == "awaiting"
+                        col(ApprovalRequest.release_id) == release_id,
+                        col(ApprovalRequest.state) == RequestState.AWAITING,
                     )
                 )
             )
@@ -235,7 +237,7 @@ class StoreCore:
                 await cancel_for(s, request_id, SLA_TIMERS)
         await s.execute(
             update(ApprovalRequest)
-            .where(col(ApprovalRequest.release_id) == release_id, col(ApprovalRequest.state) == "awaiting")
+            .where(col(ApprovalRequest.release_id) == release_id, col(ApprovalRequest.state) == RequestState.AWAITING)
             .values(state="superseded")
         )
 
@@ -243,7 +245,7 @@ class StoreCore:
     async def _open_request(s: AsyncSession, release_id: int) -> ApprovalRequest | None:
         q = (
             select(ApprovalRequest)
-            .where(col(ApprovalRequest.release_id) == release_id, col(ApprovalRequest.state) == "awaiting")
+            .where(col(ApprovalRequest.release_id) == release_id, col(ApprovalRequest.state) == RequestState.AWAITING)
             .order_by(desc(col(ApprovalRequest.id)))
             .limit(1)
         )
@@ -253,7 +255,7 @@ class StoreCore:
         """After a resume: back to level 0 and a fresh SLA clock for the same open request."""
         res = await s.execute(
             update(ApprovalRequest)
-            .where(col(ApprovalRequest.id) == request_id, col(ApprovalRequest.state) == "awaiting")
+            .where(col(ApprovalRequest.id) == request_id, col(ApprovalRequest.state) == RequestState.AWAITING)
             .values(escalation_level=0)
         )
         if not res.rowcount:  # type: ignore[attr-defined]

@@ -16,7 +16,7 @@ from sqlalchemy import desc, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gates.phases import TERMINAL_VALUES
+from gates.phases import TERMINAL_VALUES, Phase, State
 from storage.models import BundleUpload, Release
 
 # An upload that has been "writing" this long died between its claim and its rename.
@@ -57,7 +57,7 @@ async def why_not_replaceable(s: AsyncSession, name: str) -> str | None:
             f"{name} is {latest.phase} {latest.state}: its bundle cannot change until it ends "
             f"(completed, rejected or rolled back)"
         )
-    if latest.state == "rolled_back" and latest.phase == "canary":
+    if latest.state == State.ROLLED_BACK and latest.phase == Phase.CANARY:
         return (
             f"{name}'s Canary was rolled back and can still be retried on the bytes its Preview approved; "
             "upload the new images under a new release name, which starts at Preview"

@@ -38,7 +38,7 @@ from bot.release.flow import Lifecycle, ReleaseHooks
 from bot.slack.authz import is_owner
 from bot.slack.blocks.text import section
 from gates.durations import format_duration
-from gates.phases import Phase, State
+from gates.phases import DecisionKind, Phase, State
 from gates.result import Status
 from storage.drills import DrillRun, DrillStore
 from storage.models import Timer
@@ -241,7 +241,7 @@ class DrillRunner:
         record.approver = decision.by
         record.approver_response_s = round((decision.at - request.created_at).total_seconds(), 3)
         record.escalated = request.escalation_level > 0
-        if decision.decision != "approve":
+        if decision.decision != DecisionKind.APPROVE:
             record.outcome = "rejected"
             return
 

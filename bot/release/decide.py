@@ -19,7 +19,7 @@ from bot.slack.blocks import gates as gate_blocks
 from bot.slack.blocks import release as release_blocks
 from bot.slack.blocks.release import DecisionView
 from gates.durations import format_duration
-from gates.phases import Event, Phase, Refused, State, Transition, apply
+from gates.phases import DecisionKind, Event, Phase, Refused, RequestState, State, Transition, apply
 from gates.result import GateResult
 from storage.models import ApprovalRequest, Release
 from storage.outbox import ref_channel, ref_ts
@@ -50,10 +50,10 @@ class Decisions(Starting):
                 " Your attempt was recorded."
             )
             return
-        if request.state != "awaiting":
+        if request.state != RequestState.AWAITING:
             await reply(await self._already_decided_text(request))
             return
-        if decision == "approve" and user == release.requested_by and not policy.allow_self_approval:
+        if decision == DecisionKind.APPROVE and user == release.requested_by and not policy.allow_self_approval:
             await self.store.audit(
                 AuditNote(user, "decision.approve", "refused", {"request": request_id, "why": "four-eyes"}),
                 now,
@@ -61,11 +61,11 @@ class Decisions(Starting):
             )
             await reply(f"You started this release, so someone else must approve its {phase.label} (four-eyes rule).")
             return
-        t = apply(snapshot(release), Event.APPROVE if decision == "approve" else Event.REJECT)
+        t = apply(snapshot(release), Event.APPROVE if decision == DecisionKind.APPROVE else Event.REJECT)
         if isinstance(t, Refused):
             await reply(f"Cannot {decision}: {t.reason}.")
             return
-        if decision == "approve" and (d := await drift(release)) is not None:
+        if decision == DecisionKind.APPROVE and (d := await drift(release)) is not None:
             # An approval covers the bytes the reviewer judged; these are not those bytes any more.
             await self.stop_for_drift(release, d, f"approval of {phase.label} by {user}")
             await reply(f"Not approved: {d.headline(release)}. The release is paused; see its thread.")
@@ -96,7 +96,7 @@ class Decisions(Starting):
             comment=comment,
             change=state_change(t),
             now=now,
-            run_outcome="approved" if decision == "approve" else "rejected",
+            run_outcome="approved" if decision == DecisionKind.APPROVE else "rejected",
             start_next_run=t.after.state is State.RUNNING,
             note=AuditNote(
                 user,
@@ -125,7 +125,7 @@ class Decisions(Starting):
             self.outbox_kick()  # what the decision owes Slack was committed with it
         else:
             await self._rewrite_request(request, fresh, result.decision.decision, user, now, comment)
-            if decision == "approve":
+            if decision == DecisionKind.APPROVE:
                 await self.thread(
                     fresh,
                     f"{phase.label} finished",
@@ -155,7 +155,7 @@ class Decisions(Starting):
             return []  # the thread is not there yet; fall back to sending after the commit
         rid, channel, root = request.id, release.channel_id, release.root_ts
         phase = Phase(request.phase)
-        verb = "approved" if decision == "approve" else "rejected"
+        verb = "approved" if decision == DecisionKind.APPROVE else "rejected"
         blocks = self._decided_blocks(request, release, decision, user, at, comment)
         # A click can land between Slack showing the approval message and us recording its ts (or
         # right after a restart, before recovery did); the rewrite then waits for that post's outbox row.
@@ -185,7 +185,7 @@ class Decisions(Starting):
             assert note is not None  # root_ts was checked above
             return note
 
-        if decision == "approve":
+        if decision == DecisionKind.APPROVE:
             owed.append(
                 post(
                     "finished",
@@ -252,7 +252,7 @@ class Decisions(Starting):
             return
         phase = Phase(request.phase)
         blocks = self._decided_blocks(request, release, decision, user, at, comment)
-        verb = "approved" if decision == "approve" else "rejected"
+        verb = "approved" if decision == DecisionKind.APPROVE else "rejected"
         await self.safe(
             "rewriting the approval message",
             self.slack_for(release).update(
@@ -279,7 +279,7 @@ class Decisions(Starting):
         d = await self.store.decision_for(request.id or 0)
         if d is None:
             return "This request was superseded (the gates were re-run or the release moved on)."
-        verb = "approved" if d.decision == "approve" else "rejected"
+        verb = "approved" if d.decision == DecisionKind.APPROVE else "rejected"
         return f"Already {verb} by <@{d.by}> at {d.at:%Y-%m-%d %H:%M UTC}; nothing changed."
 
 

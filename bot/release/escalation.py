@@ -14,7 +14,7 @@ from bot.slack.blocks import gates as gate_blocks
 from bot.slack.blocks import release as release_blocks
 from bot.slack.blocks.text import esc
 from gates.durations import format_duration
-from gates.phases import Event, Phase, Refused, State, apply
+from gates.phases import Event, Phase, Refused, RequestState, State, apply
 from gates.result import GateResult
 from storage.models import Timer
 from storage.repo import SLA_PAUSE, AuditNote, Owed
@@ -36,7 +36,7 @@ async def members(lc: Lifecycle, ids: Sequence[str], exclude: set[str]) -> list[
 async def on_sla_escalate(lc: Lifecycle, timer: Timer) -> None:
     """First SLA passed without a decision: DM the backups with the same buttons."""
     request = await lc.store.approval_request(timer.target_id)
-    if request is None or request.state != "awaiting" or request.escalation_level != 0 or request.id is None:
+    if request is None or request.state != RequestState.AWAITING or request.escalation_level != 0 or request.id is None:
         return
     release = await lc.store.release(request.release_id)
     if release is None or release.state != State.AWAITING.value:
@@ -114,7 +114,7 @@ async def on_sla_escalate(lc: Lifecycle, timer: Timer) -> None:
 async def on_sla_pause(lc: Lifecycle, timer: Timer) -> None:
     """Second SLA passed: pause the rollout (Canary holds its traffic) and tell every owner."""
     request = await lc.store.approval_request(timer.target_id)
-    if request is None or request.state != "awaiting" or request.escalation_level != 1 or request.id is None:
+    if request is None or request.state != RequestState.AWAITING or request.escalation_level != 1 or request.id is None:
         return
     release = await lc.store.release(request.release_id)
     if release is None:

@@ -11,7 +11,7 @@ from bot.slack.authz import is_owner
 from bot.slack.blocks import release as release_blocks
 from bot.slack.blocks.text import esc
 from gates.acceptance import Acceptance, accepted_keys, finding_key
-from gates.phases import Event, Phase
+from gates.phases import Event, Phase, RequestState
 from gates.result import GateResult
 from storage.repo import AuditNote
 
@@ -22,7 +22,7 @@ async def accept_finding(
     """An owner accepts one finding; once it counts as accepted, the gates run again with it set aside."""
     request = await lc.store.approval_request(request_id)
     release = await lc.store.release(request.release_id) if request else None
-    if request is None or release is None or request.state != "awaiting":
+    if request is None or release is None or request.state != RequestState.AWAITING:
         await reply("This request is no longer open; nothing changed.")
         return
     owners = release_policy(release).owners(Phase(request.phase))

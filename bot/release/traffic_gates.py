@@ -12,6 +12,7 @@ from bot.metrics.source import MetricsSource
 from bot.release.flow import Artifact
 from gates.canary import evaluate_canary, evaluate_global
 from gates.metrics import Window
+from gates.phases import Phase
 from gates.policy import Policy, RegionalErrorConfig
 from gates.result import GateResult
 from storage.models import PhaseRun, Release
@@ -43,7 +44,7 @@ class TrafficGates:
         window = Window(run.started_at, max(now, run.started_at))
         data = await self.source.cohorts(release.name, window)
         out: list[Artifact] = []
-        if release.phase == "canary":
+        if release.phase == Phase.CANARY:
             for gate, metric in (("lcp_p75", "LCP"), ("inp_p75", "INP")):
                 cfg = getattr(policy.phases.canary.gates, gate)
                 if cfg is None or data.canary.values(metric).size == 0:

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from bot.slack.blocks.text import clip, context, esc, header, mentions, plain, section, when
 from gates.acceptance import finding_key
-from gates.phases import Phase
+from gates.phases import DecisionKind, Phase
 from gates.result import Finding, GateResult, Status, worst
 
 ICON = {Status.PASS: "✅", Status.WARN: "⚠️", Status.INCONCLUSIVE: "❔", Status.FAIL: "❌"}
@@ -239,7 +239,7 @@ def _chunks(lines: Sequence[str], limit: int = 2900) -> list[str]:
 
 
 def decided_line(decision: str, by: str, at: datetime, comment: str | None) -> str:
-    verb = "✅ Approved" if decision == "approve" else "❌ Rejected"
+    verb = "✅ Approved" if decision == DecisionKind.APPROVE else "❌ Rejected"
     text = f"{verb} by <@{by}> {when(at)}"
     if comment:
         text += f"\n> {esc(comment)}"

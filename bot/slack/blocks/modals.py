@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from bot.slack.blocks.text import clip, esc, plain, section
+from gates.phases import DecisionKind
 
 REASON_BLOCK = "reason"
 REASON_ACTION = "reason_input"
@@ -13,7 +14,7 @@ REASON_ACTION = "reason_input"
 def decision_modal(
     *, decision: str, request_id: int, release_name: str, phase_label: str, channel: str, message_ts: str | None
 ) -> dict[str, object]:
-    rejecting = decision == "reject"
+    rejecting = decision == DecisionKind.REJECT
     meta = json.dumps({"request": request_id, "decision": decision, "channel": channel, "ts": message_ts})
     return {
         "type": "modal",

@@ -10,7 +10,7 @@ from bot.slack.blocks.text import context, esc, header, mention, mentions, secti
 
 # section and mentions are part of this module's face: the flow builds its notes with them.
 __all__ = ["mentions", "section"]
-from gates.phases import Phase, State
+from gates.phases import DecisionKind, Phase, State
 
 MAX_IMAGES_LISTED = 10
 
@@ -120,7 +120,7 @@ def final_summary_blocks(view: ReleaseView, decisions: Sequence[DecisionView]) -
         head = f"↩️ *{esc(view.name)} was rolled back* in {view.phase.label}."
     lines = [head]
     for d in decisions:
-        verb = "approved" if d.decision == "approve" else "rejected"
+        verb = "approved" if d.decision == DecisionKind.APPROVE else "rejected"
         line = f"• {d.phase.capitalize()}: {verb} by <@{d.by}> {when(d.at)}"
         if d.comment:
             line += f" — “{esc(d.comment)}”"
@@ -129,7 +129,7 @@ def final_summary_blocks(view: ReleaseView, decisions: Sequence[DecisionView]) -
 
 
 def _verb(decision: str) -> str:
-    return "approved" if decision == "approve" else "rejected"
+    return "approved" if decision == DecisionKind.APPROVE else "rejected"
 
 
 def status_blocks(view: ReleaseView, decisions: Sequence[DecisionView], link: str | None) -> list[dict[str, object]]:
