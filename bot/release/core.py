@@ -13,8 +13,9 @@ from typing import Any, Protocol
 from slack_sdk.errors import SlackApiError
 
 from bot.release.integrity import Drift, drift_text
-from bot.release.views import release_view, snapshot
+from bot.release.views import release_policy, release_view, snapshot
 from bot.settings import Settings
+from bot.slack.authz import is_owner
 from bot.slack.blocks import release as release_blocks
 from bot.slack.client import Slack
 from bot.traffic.advice import AdviceOnly
@@ -218,6 +219,36 @@ class FlowCore:
                 release.channel_id, release.root_ts, release_blocks.root_text(view), release_blocks.root_blocks(view)
             ),
         )
+
+    async def owner_or_refuse(
+        self,
+        release: Release,
+        phase: Phase,
+        user: str,
+        action: str,
+        what: str,
+        reply: Callable[[str], Awaitable[None]],
+        *,
+        detail: dict[str, Any] | None = None,
+        label: str | None = None,
+        name_owners: bool = True,
+        requester_too: bool = False,
+    ) -> bool:
+        """True when ``user`` may act for ``phase`` (an owner, primary or backup, directly or through a user
+        group; or the requester, when ``requester_too``). Otherwise the refusal is audited, the person is
+        told who can, and the answer is False: one rule and one wording for every owner-only action."""
+        owners = release_policy(release).owners(phase)
+        if requester_too and user == release.requested_by:
+            return True
+        if await is_owner(self.slack, user, owners.primary + owners.backup):
+            return True
+        await self.store.audit(
+            AuditNote(user, action, "refused", {**(detail or {}), "why": "not an owner"}), self.clock(), release
+        )
+        who = f"the {label or phase.label} owners" + (" or the requester" if requester_too else "")
+        named = f" ({release_blocks.mentions(owners.primary)})" if name_owners else ""
+        await reply(f"Only {who}{named} can {what}. Your attempt was recorded.")
+        return False
 
     async def thread(
         self, release: Release, text: str, blocks: list[dict[str, Any]] | None = None, *, key: str | None = None

@@ -14,7 +14,6 @@ from bot.release.core import (
 from bot.release.integrity import drift
 from bot.release.start import Starting
 from bot.release.views import decision_view, release_policy, release_view, snapshot
-from bot.slack.authz import is_owner
 from bot.slack.blocks import gates as gate_blocks
 from bot.slack.blocks import release as release_blocks
 from bot.slack.blocks.release import DecisionView
@@ -37,18 +36,10 @@ class Decisions(Starting):
             return
         policy = release_policy(release)
         phase = Phase(request.phase)
-        owners = policy.owners(phase)
         now = self.clock()
-        if not await is_owner(self.slack, user, owners.primary + owners.backup):
-            await self.store.audit(
-                AuditNote(user, f"decision.{decision}", "refused", {"request": request_id, "why": "not an owner"}),
-                now,
-                release,
-            )
-            await reply(
-                f"Only the {phase.label} owners ({release_blocks.mentions(owners.primary)}) can decide this phase."
-                " Your attempt was recorded."
-            )
+        if not await self.owner_or_refuse(
+            release, phase, user, f"decision.{decision}", "decide this phase", reply, detail={"request": request_id}
+        ):
             return
         if request.state != RequestState.AWAITING:
             await reply(await self._already_decided_text(request))

@@ -7,13 +7,11 @@ from collections.abc import Awaitable, Callable
 from bot.release.flow import Lifecycle
 from bot.release.owner_commands import transition
 from bot.release.views import release_policy
-from bot.slack.authz import is_owner
 from bot.slack.blocks import release as release_blocks
 from bot.slack.blocks.text import esc
 from gates.acceptance import Acceptance, accepted_keys, finding_key
 from gates.phases import Event, Phase, RequestState
 from gates.result import GateResult
-from storage.repo import AuditNote
 
 
 async def accept_finding(
@@ -26,9 +24,16 @@ async def accept_finding(
         await reply("This request is no longer open; nothing changed.")
         return
     owners = release_policy(release).owners(Phase(request.phase))
-    if not await is_owner(lc.slack, user, owners.primary + owners.backup):
-        await lc.store.audit(AuditNote(user, "finding.accept", "refused", {"why": "not an owner"}), lc.clock(), release)
-        await reply("Only the phase owners can accept a finding. Your attempt was recorded.")
+    if not await lc.owner_or_refuse(
+        release,
+        Phase(request.phase),
+        user,
+        "finding.accept",
+        "accept a finding",
+        reply,
+        label="phase",
+        name_owners=False,
+    ):
         return
     results = [GateResult.from_dict(d) for d in request.gate_snapshot]
     finding = next((f for r in results for f in r.findings if finding_key(f) == key), None)

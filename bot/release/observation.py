@@ -8,7 +8,6 @@ from typing import Any
 
 from bot.release.flow import BOT, OBSERVE_TIMER, Lifecycle
 from bot.release.views import release_policy
-from bot.slack.authz import is_owner
 from bot.slack.blocks import gates as gate_blocks
 from bot.slack.blocks import release as release_blocks
 from bot.slack.blocks.text import esc, plain
@@ -73,9 +72,9 @@ async def extend_observation(
         return
     phase = Phase(release.phase)
     cfg = release_policy(release).phase(phase)
-    if not await is_owner(lc.slack, user, cfg.owners.primary + cfg.owners.backup):
-        await lc.store.audit(AuditNote(user, "observe.extend", "refused", {"why": "not an owner"}), lc.clock(), release)
-        await reply(f"Only the {phase.label} owners can extend the observation.")
+    if not await lc.owner_or_refuse(
+        release, phase, user, "observe.extend", "extend the observation", reply, name_owners=False
+    ):
         return
     now = lc.clock()
     await lc.store.schedule_timer(

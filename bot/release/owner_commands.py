@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from bot.release.flow import Lifecycle, state_change, thread_note
 from bot.release.integrity import drift, drift_text
 from bot.release.views import release_policy, snapshot
-from bot.slack.authz import is_owner
 from bot.slack.blocks import release as release_blocks
 from bot.slack.blocks.text import esc
 from gates.phases import Event, Phase, Refused, State, apply
@@ -26,11 +25,17 @@ async def rerun(lc: Lifecycle, request_id: int, user: str, reply: Callable[[str]
     if request is None or release is None:
         await reply("This request no longer exists.")
         return
-    policy = release_policy(release)
-    owners = policy.owners(Phase(release.phase))
-    if user != release.requested_by and not await is_owner(lc.slack, user, owners.primary + owners.backup):
-        await lc.store.audit(AuditNote(user, "gates.rerun", "refused", {"why": "not an owner"}), lc.clock(), release)
-        await reply("Only the phase owners or the requester can re-run the gates.")
+    if not await lc.owner_or_refuse(
+        release,
+        Phase(release.phase),
+        user,
+        "gates.rerun",
+        "re-run the gates",
+        reply,
+        label="phase",
+        name_owners=False,
+        requester_too=True,
+    ):
         return
     await transition(lc, release, Event.RERUN, user, reply, reason=None)
 
@@ -42,16 +47,9 @@ async def owner_command(
     if release is None:
         await reply(f"No release named *{esc(name)}*. See `/release list`.")
         return
-    policy = release_policy(release)
-    owners = policy.owners(Phase(release.phase))
-    if not await is_owner(lc.slack, user, owners.primary + owners.backup):
-        await lc.store.audit(
-            AuditNote(user, f"release.{event.value}", "refused", {"why": "not an owner"}), lc.clock(), release
-        )
-        await reply(
-            f"Only the {Phase(release.phase).label} owners ({release_blocks.mentions(owners.primary)}) "
-            f"can {event.value} *{esc(name)}*. Your attempt was recorded."
-        )
+    if not await lc.owner_or_refuse(
+        release, Phase(release.phase), user, f"release.{event.value}", f"{event.value} *{esc(name)}*", reply
+    ):
         return
     await transition(lc, release, event, user, reply, reason)
 
@@ -135,13 +133,7 @@ async def retry_canary(lc: Lifecycle, release_id: int, user: str, reply: Callabl
     if old is None:
         await reply("That release no longer exists.")
         return
-    policy = release_policy(old)
-    owners = policy.owners(Phase.CANARY)
-    if not await is_owner(lc.slack, user, owners.primary + owners.backup):
-        await lc.store.audit(
-            AuditNote(user, "release.retry_canary", "refused", {"why": "not an owner"}), lc.clock(), old
-        )
-        await reply(f"Only the Canary owners ({release_blocks.mentions(owners.primary)}) can retry it.")
+    if not await lc.owner_or_refuse(old, Phase.CANARY, user, "release.retry_canary", "retry it", reply):
         return
     if old.state != State.ROLLED_BACK.value or old.phase != Phase.CANARY.value:
         await reply(f"Only a rolled-back Canary can be retried; *{esc(old.name)}* is {old.phase} {old.state}.")
