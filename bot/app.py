@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -75,6 +75,16 @@ async def prepare_database(url: str) -> AsyncEngine:
 
 
 @dataclass
+class InFlight:
+    """How many Slack requests the HTTP server is answering right now (the lifecycle lets acks go first)."""
+
+    n: int = 0
+
+    def count(self) -> int:
+        return self.n
+
+
+@dataclass
 class Bot:
     settings: Settings
     engine: AsyncEngine
@@ -84,6 +94,7 @@ class Bot:
     lifecycle: Lifecycle
     timers: TimerLoop
     outbox: OutboxSender
+    in_flight: InFlight = field(default_factory=InFlight)
     _checkpointer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -140,19 +151,24 @@ async def build_bot(settings: Settings, policy: Policy, *, clock: Clock = utcnow
         # Socket Mode requests arrive over our own authenticated websocket; only HTTP needs signatures.
         request_verification_enabled=settings.slack_signing_secret is not None,
     )
+    traffic_gates = TrafficGates(make_metrics_source(settings, engine), clock)
+    in_flight = InFlight()
+    # Every collaborator comes in here, so the lifecycle is complete the moment it exists.
     lifecycle = Lifecycle(
         store=store,
         slack=slack,
         policy=policy,
         releases_dir=Path(settings.releases_dir),
         clock=clock,
+        evaluators={Phase.CANARY: traffic_gates.canary, Phase.GLOBAL: traffic_gates.global_},
+        traffic=traffic,
         artifacts_dir=Path(settings.artifacts_dir),
         workers=settings.workers or default_workers(),
-        traffic=traffic,
+        charts=traffic_gates.charts,
+        requests_in_flight=in_flight.count,
+        outbox_kick=outbox.kick,
+        settings=settings,
     )
-    traffic_gates = TrafficGates(make_metrics_source(settings, engine), clock)
-    lifecycle.evaluators = {Phase.CANARY: traffic_gates.canary, Phase.GLOBAL: traffic_gates.global_}
-    lifecycle.charts = traffic_gates.charts
     register(bolt, lifecycle)
     timers = TimerLoop(
         TimerStore(engine),
@@ -165,22 +181,19 @@ async def build_bot(settings: Settings, policy: Policy, *, clock: Clock = utcnow
     timers.register(REVIEW_TIMER, lifecycle.on_review_due)
     timers.register(RECONCILE_TIMER, lifecycle.on_reconcile_traffic)
     timers.register(OBSERVE_TIMER, partial(on_observe_sla, lifecycle))
-    lifecycle.settings = settings
-    lifecycle.outbox_kick = outbox.kick
     timers.register(DRILL_TIMER, drills_for(lifecycle).on_timer)
-    return Bot(settings, engine, store, slack, bolt, lifecycle, timers, outbox)
+    return Bot(settings, engine, store, slack, bolt, lifecycle, timers, outbox, in_flight)
 
 
 def build_web_app(bot: Bot) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
 
-    in_flight = [0]
-    bot.lifecycle.requests_in_flight = lambda: in_flight[0]
+    in_flight = bot.in_flight
 
     verifier = SignatureVerifier(bot.settings.slack_signing_secret or "")
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
-        in_flight[0] += 1
+        in_flight.n += 1
         try:
             # Events API deliveries are JSON with an event_id; commands and clicks are form posts.
             if request.content_type == "application/json" and await _is_redelivery(request):
@@ -190,7 +203,7 @@ def build_web_app(bot: Bot) -> web.Application:
             bolt_resp = await bot.bolt.async_dispatch(bolt_req)
             return await to_aiohttp_response(bolt_resp)
         finally:
-            in_flight[0] -= 1
+            in_flight.n -= 1
 
     async def _is_redelivery(request: web.Request) -> bool:
         body = await request.text()
