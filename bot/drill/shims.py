@@ -8,11 +8,11 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bot.drill.traffic_sim import rum_batch
 from bot.release.flow import PhaseEvaluator
-from bot.slack.client import Blocks, Slack
+from bot.slack.notifier import Blocks, Notifier
 from bot.traffic.protocol import Split, TrafficController
 from gates.canary import evaluate_canary
 from gates.metrics import CohortPair, Window, validate_batch
@@ -36,13 +36,22 @@ class SlackCall:
     ok: bool
 
 
-class TimedSlack(Slack):
-    """Times the calls the lifecycle makes; behaviour is the wrapped client's."""
+class TimedSlack:
+    """Times the calls the lifecycle makes for the drill's release; behaviour is the wrapped notifier's."""
 
-    def __init__(self, inner: Slack, calls: list[SlackCall]) -> None:
-        super().__init__(inner.client, inner.outbox)
+    def __init__(self, inner: Notifier, calls: list[SlackCall]) -> None:
         self.inner = inner
+        self.outbox = inner.outbox
         self.calls = calls
+
+    async def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        await self.inner.open_view(trigger_id, view)
+
+    async def usergroup_members(self, group_id: str) -> list[str]:
+        return await self.inner.usergroup_members(group_id)
+
+    async def permalink(self, channel: str, ts: str, *, timeout: float = 1.0) -> str | None:
+        return await self.inner.permalink(channel, ts, timeout=timeout)
 
     async def _timed(self, method: str, channel: str, coro: Awaitable[T]) -> T:
         started = time.perf_counter()

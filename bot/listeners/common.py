@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.slack.client import Slack
+from bot.slack.notifier import Notifier
 
 Reply = Callable[[str], Awaitable[None]]
 MALFORMED = "That button is malformed; nothing changed."
@@ -19,13 +19,13 @@ class Caller:
 
     channel: str
     user: str
-    slack: Slack
+    slack: Notifier
 
     async def reply(self, text: str) -> None:
         await self.slack.ephemeral(self.channel, self.user, text)
 
     @classmethod
-    def of_action(cls, slack: Slack, body: dict[str, Any]) -> Caller:
+    def of_action(cls, slack: Notifier, body: dict[str, Any]) -> Caller:
         return cls(body["channel"]["id"], body["user"]["id"], slack)
 
 

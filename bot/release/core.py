@@ -17,7 +17,7 @@ from bot.release.views import release_policy, release_view, snapshot
 from bot.settings import Settings
 from bot.slack.authz import is_owner
 from bot.slack.blocks import release as release_blocks
-from bot.slack.client import Slack
+from bot.slack.notifier import Notifier
 from bot.traffic.advice import AdviceOnly
 from bot.traffic.protocol import TrafficController
 from gates.phases import TERMINAL_VALUES, Event, Phase, Refused, Transition, apply
@@ -66,7 +66,7 @@ class ReleaseHooks:
     """Collaborators one release uses instead of the shared ones (a game-day drill times its own
     Slack calls and traffic and feeds its own Canary), so nothing shared is swapped while others run."""
 
-    slack: Slack | None = None
+    slack: Notifier | None = None
     traffic: TrafficController | None = None
     evaluators: dict[Phase, PhaseEvaluator] = field(default_factory=dict)
 
@@ -74,7 +74,7 @@ class ReleaseHooks:
 @dataclass
 class FlowCore:
     store: Store
-    slack: Slack
+    slack: Notifier
     policy: Policy
     releases_dir: Path
     clock: Clock
@@ -103,7 +103,7 @@ class FlowCore:
     # Per release name: collaborators that replace the shared ones for that release only.
     release_hooks: dict[str, ReleaseHooks] = field(default_factory=dict)
 
-    def slack_for(self, release: Release) -> Slack:
+    def slack_for(self, release: Release) -> Notifier:
         hooks = self.release_hooks.get(release.name)
         return hooks.slack if hooks is not None and hooks.slack is not None else self.slack
 

@@ -10,24 +10,24 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from bot.slack.authz import is_owner
-from bot.slack.client import Slack
+from bot.slack.notifier import Notifier
 from gates.policy import Policy
 from storage.repo import AuditNote, Store
 
 Reply = Callable[[str], Awaitable[None]]
 
 
-async def is_requester(slack: Slack, policy: Policy, user: str) -> bool:
+async def is_requester(slack: Notifier, policy: Policy, user: str) -> bool:
     allowed = policy.requester_ids()
     return allowed is None or await is_owner(slack, user, allowed)
 
 
-async def is_auditor(slack: Slack, policy: Policy, user: str) -> bool:
+async def is_auditor(slack: Notifier, policy: Policy, user: str) -> bool:
     return await is_owner(slack, user, policy.auditor_ids())
 
 
 async def may_start(
-    slack: Slack, store: Store, policy: Policy, user: str, name: str, now: datetime, reply: Reply
+    slack: Notifier, store: Store, policy: Policy, user: str, name: str, now: datetime, reply: Reply
 ) -> bool:
     if await is_requester(slack, policy, user):
         return True
@@ -39,7 +39,7 @@ async def may_start(
     return False
 
 
-async def may_audit(slack: Slack, store: Store, policy: Policy, user: str, now: datetime, reply: Reply) -> bool:
+async def may_audit(slack: Notifier, store: Store, policy: Policy, user: str, now: datetime, reply: Reply) -> bool:
     if await is_auditor(slack, policy, user):
         return True
     await store.audit(AuditNote(user, "inspector.link", "refused", {"why": "not an auditor"}), now)

@@ -7,12 +7,12 @@ from collections.abc import Iterable
 
 from slack_sdk.errors import SlackApiError
 
-from bot.slack.client import Slack
+from bot.slack.notifier import Notifier
 
 log = logging.getLogger(__name__)
 
 
-async def is_owner(slack: Slack, user: str, owners: Iterable[str]) -> bool:
+async def is_owner(slack: Notifier, user: str, owners: Iterable[str]) -> bool:
     groups = []
     for o in owners:
         if o == user:

@@ -22,13 +22,13 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.notifier import Blocks
+
 if TYPE_CHECKING:
     from bot.slack.outbox import OutboxSender
     from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
-
-Blocks = list[dict[str, Any]]
 
 
 def make_client(token: str, base_url: str, *, retries: int = 4) -> AsyncWebClient:
@@ -42,6 +42,8 @@ def make_client(token: str, base_url: str, *, retries: int = 4) -> AsyncWebClien
 
 
 class Slack:
+    """The Notifier (bot/slack/notifier.py) that talks to Slack."""
+
     def __init__(self, client: AsyncWebClient, outbox: OutboxSender | None = None, *, send_timeout: float = 60) -> None:
         self.client = client
         self.outbox = outbox
