@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import desc, select, update
@@ -26,6 +27,15 @@ from storage.store_core import (
 from storage.timers import schedule
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What recording a phase's results did: nothing (the release changed state meanwhile, so the
+    results were dropped), or moved the release on, asking the owners when ``request`` is set."""
+
+    recorded: bool
+    request: ApprovalRequest | None = None
+
+
 class ResultStore(ReleaseStore):
     async def record_gate_results(
         self,
@@ -42,16 +52,12 @@ class ResultStore(ReleaseStore):
         traffic_percent: float | None = None,
         sla_due: datetime | None = None,
         owed: Sequence[Owed] = (),
-    ) -> ApprovalRequest | bool | None:
-        """Store a phase's gate results and move the release on.
-
-        Returns False when the release changed state meanwhile (results are then dropped),
-        the new approval request when the owners are now asked, else None. ``owed`` (e.g. a
-        rollback's explanation) is enqueued in the same transaction.
-        """
+    ) -> Recorded:
+        """Store a phase's gate results and move the release on (see ``Recorded``). ``owed`` (e.g. a
+        rollback's explanation) is enqueued in the same transaction."""
         async with self.sessions.begin() as s:
             if not await self._cas_release(s, release_id, change, now):
-                return False
+                return Recorded(False)
             for r in results:
                 d = r.to_dict()
                 s.add(
@@ -76,13 +82,13 @@ class ResultStore(ReleaseStore):
             run = await s.get(PhaseRun, run_id)
             assert run is not None
             run.outcome = run_outcome
-            if change.to_state not in ("awaiting", "blocked"):
+            if change.to_state not in (State.AWAITING, State.BLOCKED):
                 run.finished_at = now
             s.add(run)
             await self._supersede_requests(s, release_id)
             request: ApprovalRequest | None = None
             # A blocked phase gets a request too: Reject and "Re-run gates" still need a target.
-            if change.to_state in ("awaiting", "blocked"):
+            if change.to_state in (State.AWAITING, State.BLOCKED):
                 request = ApprovalRequest(
                     release_id=release_id,
                     phase_run_id=run_id,
@@ -106,7 +112,7 @@ class ResultStore(ReleaseStore):
                         now=now,
                     )
             await self._record(s, release_id, note, now, owed)
-            return request
+            return Recorded(True, request)
 
     async def gate_results(self, run_id: int) -> list[GateResult]:
         async with self.sessions() as s:

@@ -136,8 +136,8 @@ async def _awaiting_preview(w: World) -> int:
         owners=[REVIEWER, BACKUP],
         channel_id="C0RELEASES",
     )
-    assert request is not None and not isinstance(request, bool) and request.id is not None
-    return request.id
+    assert request.recorded and request.request is not None and request.request.id is not None
+    return request.request.id
 
 
 async def _state(w: World) -> tuple[Phase, State]:

@@ -46,8 +46,8 @@ async def _to_awaiting(store: Store, rid: int, run_id: int) -> int:
         owners=["U0REVIEWER"],
         channel_id="C1",
     )
-    assert req and req is not True and req.id is not None
-    return req.id
+    assert req.recorded and req.request is not None and req.request.id is not None
+    return req.request.id
 
 
 async def test_one_active_release_per_name(store: Store) -> None:

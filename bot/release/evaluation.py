@@ -129,11 +129,11 @@ class Evaluation(Traffic):
             sla_due=self.clock() + policy.phase(phase).sla_delta,
             owed=[rollback] if rollback else [],
         )
-        if outcome is False:
+        if not outcome.recorded:
             return
         fresh = await self.store.release(release.id or 0)
         assert fresh is not None
-        request = outcome if isinstance(outcome, ApprovalRequest) else None
+        request = outcome.request
         if t.after.state is State.ROLLED_BACK:
             await self.zero_traffic(fresh, "gate failed: " + ", ".join(failed_gates))
             await self.announce_rollback(fresh, results, reason=None, owed=rollback is not None)
