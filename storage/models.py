@@ -9,7 +9,7 @@ from sqlalchemy import JSON, BigInteger, Column, Index, Integer, UniqueConstrain
 from sqlmodel import Field, SQLModel
 
 from gates.phases import TERMINAL_VALUES, DecisionKind, Phase, RequestState, State
-from storage.types import EnumText, UTCDateTime
+from storage.types import EnumText, OutboxState, TimerState, UTCDateTime
 
 # The partial index lives in SQL, so the terminal set (gates.phases) is spelled out as SQL here.
 _ACTIVE = text("state NOT IN (" + ", ".join(f"'{s}'" for s in TERMINAL_VALUES) + ")")
@@ -153,7 +153,7 @@ class Timer(SQLModel, table=True):
     # Optional de-duplication key: scheduling the same key twice keeps the first timer.
     key: str | None = Field(default=None, unique=True, max_length=200)
     due_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
-    state: str = "pending"
+    state: TimerState = Field(default=TimerState.PENDING, sa_column=Column(EnumText(TimerState), nullable=False))
     claimed_by: str | None = None
     claimed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     attempts: int = 0
@@ -179,7 +179,7 @@ class OutboxMessage(SQLModel, table=True):
     args: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     # Rows sharing an ordering key go out strictly in id order (by default: one channel).
     ordering_key: str | None = Field(default=None, index=True, max_length=200)
-    state: str = "pending"
+    state: OutboxState = Field(default=OutboxState.PENDING, sa_column=Column(EnumText(OutboxState), nullable=False))
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     claimed_by: str | None = None

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import case, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,6 +27,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from storage.models import OutboxMessage
+from storage.types import OutboxState
 
 __all__ = [
     "INTERRUPTED",
@@ -40,7 +41,6 @@ __all__ = [
     "refs_in",
 ]
 
-OutboxState = Literal["pending", "sent", "failed"]
 # Error prefixes the sender relies on: a retry after NOT_SENT need not check whether the message
 # landed; after anything else (a timeout, a 5xx, an interrupted sender) it must.
 NOT_SENT = "not sent: "
@@ -105,7 +105,7 @@ async def enqueue(
         "method": method,
         "args": dict(args),
         "ordering_key": _default_ordering_key(args) if ordering_key is _DEFAULT else ordering_key,
-        "state": "pending",
+        "state": OutboxState.PENDING,
         "attempts": 0,
         "next_attempt_at": not_before or now,
         "created_at": now,
@@ -162,14 +162,14 @@ class OutboxStore:
             select(col(earlier.id))
             .where(
                 col(earlier.ordering_key) == col(o.ordering_key),
-                col(earlier.state) == "pending",
+                col(earlier.state) == OutboxState.PENDING,
                 col(earlier.id) < col(o.id),
             )
             .exists()
         )
         ready = (
             select(col(o.id))
-            .where(col(o.state) == "pending", col(o.next_attempt_at) <= now, ~blocked)
+            .where(col(o.state) == OutboxState.PENDING, col(o.next_attempt_at) <= now, ~blocked)
             .order_by(col(o.id))
             .limit(limit)
             .with_for_update(skip_locked=True, of=o)
@@ -202,8 +202,10 @@ class OutboxStore:
         async with self.sessions.begin() as s:
             res = await s.execute(
                 update(OutboxMessage)
-                .where(col(OutboxMessage.id) == row_id, col(OutboxMessage.state) == "pending")
-                .values(state="sent", result_ts=ts, result_channel=channel, sent_at=now or _utcnow(), error=None)
+                .where(col(OutboxMessage.id) == row_id, col(OutboxMessage.state) == OutboxState.PENDING)
+                .values(
+                    state=OutboxState.SENT, result_ts=ts, result_channel=channel, sent_at=now or _utcnow(), error=None
+                )
                 .execution_options(**_BULK)
             )
             return bool(res.rowcount)  # type: ignore[attr-defined]
@@ -212,7 +214,7 @@ class OutboxStore:
         async with self.sessions.begin() as s:
             res = await s.execute(
                 update(OutboxMessage)
-                .where(col(OutboxMessage.id) == row_id, col(OutboxMessage.state) == "pending")
+                .where(col(OutboxMessage.id) == row_id, col(OutboxMessage.state) == OutboxState.PENDING)
                 .values(error=error[:2000], next_attempt_at=next_at, claimed_by=None)
                 .execution_options(**_BULK)
             )
@@ -223,7 +225,7 @@ class OutboxStore:
         async with self.sessions.begin() as s:
             res = await s.execute(
                 update(OutboxMessage)
-                .where(col(OutboxMessage.id) == row_id, col(OutboxMessage.state) == "pending")
+                .where(col(OutboxMessage.id) == row_id, col(OutboxMessage.state) == OutboxState.PENDING)
                 .values(
                     # The error is left alone: it carries whether an earlier attempt may have landed.
                     next_attempt_at=next_at,
@@ -241,8 +243,8 @@ class OutboxStore:
         async with self.sessions.begin() as s:
             res = await s.execute(
                 update(OutboxMessage)
-                .where(col(OutboxMessage.id) == row_id, col(OutboxMessage.state) == "pending")
-                .values(state="failed", error=error[:2000], claimed_by=None)
+                .where(col(OutboxMessage.id) == row_id, col(OutboxMessage.state) == OutboxState.PENDING)
+                .values(state=OutboxState.FAILED, error=error[:2000], claimed_by=None)
                 .execution_options(**_BULK)
             )
             return bool(res.rowcount)  # type: ignore[attr-defined]
@@ -252,8 +254,8 @@ class OutboxStore:
         async with self.sessions.begin() as s:
             res = await s.execute(
                 update(OutboxMessage)
-                .where(col(OutboxMessage.idempotency_key) == key, col(OutboxMessage.state) == "failed")
-                .values(state="pending", attempts=0, next_attempt_at=now or _utcnow())
+                .where(col(OutboxMessage.idempotency_key) == key, col(OutboxMessage.state) == OutboxState.FAILED)
+                .values(state=OutboxState.PENDING, attempts=0, next_attempt_at=now or _utcnow())
                 .execution_options(**_BULK)
             )
             return bool(res.rowcount)  # type: ignore[attr-defined]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,10 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from storage.models import Timer
+from storage.types import TimerState
 
 __all__ = ["TimerState", "TimerStore", "cancel_for", "schedule"]
 
-TimerState = Literal["pending", "claimed", "done", "cancelled", "failed"]
 
 # The ORM would otherwise try to reconcile bulk updates with objects in the session; these
 # statements are the source of truth and their RETURNING rows are what callers get.
@@ -63,7 +63,7 @@ async def schedule(
         "target_id": target_id,
         "key": key,
         "due_at": due_at,
-        "state": "pending",
+        "state": TimerState.PENDING,
         "attempts": 0,
         "payload": dict(payload or {}),
         "created_at": now or _utcnow(),
@@ -96,9 +96,9 @@ async def cancel_for(
         .where(
             col(Timer.target_id) == target_id,
             col(Timer.kind).in_(kinds),
-            col(Timer.state).in_(("pending", "claimed")),
+            col(Timer.state).in_((TimerState.PENDING, TimerState.CLAIMED)),
         )
-        .values(state="cancelled", done_at=now or _utcnow())
+        .values(state=TimerState.CANCELLED, done_at=now or _utcnow())
         .execution_options(**_BULK)
     )
     return int(res.rowcount)  # type: ignore[attr-defined]
@@ -132,7 +132,7 @@ class TimerStore:
         """Atomically claim up to ``limit`` due timers, earliest first. Each row goes to one caller."""
         due = (
             select(col(Timer.id))
-            .where(col(Timer.state) == "pending", col(Timer.due_at) <= now)
+            .where(col(Timer.state) == TimerState.PENDING, col(Timer.due_at) <= now)
             .order_by(col(Timer.due_at), col(Timer.id))
             .limit(limit)
             .with_for_update(skip_locked=True)  # ignored by SQLite, whose write lock already serialises
@@ -140,7 +140,7 @@ class TimerStore:
         stmt = (
             update(Timer)
             .where(col(Timer.id).in_(due.scalar_subquery()))
-            .values(state="claimed", claimed_by=worker_id, claimed_at=now, attempts=col(Timer.attempts) + 1)
+            .values(state=TimerState.CLAIMED, claimed_by=worker_id, claimed_at=now, attempts=col(Timer.attempts) + 1)
             .returning(Timer)
             .execution_options(**_BULK)
         )
@@ -151,12 +151,15 @@ class TimerStore:
 
     async def complete(self, timer_id: int, now: datetime | None = None, *, worker_id: str | None = None) -> bool:
         """Mark a claimed timer done. False if it was cancelled meanwhile or re-claimed by someone else."""
-        conds = [col(Timer.id) == timer_id, col(Timer.state) == "claimed"]
+        conds = [col(Timer.id) == timer_id, col(Timer.state) == TimerState.CLAIMED]
         if worker_id is not None:
             conds.append(col(Timer.claimed_by) == worker_id)
         async with self.sessions.begin() as s:
             res = await s.execute(
-                update(Timer).where(*conds).values(state="done", done_at=now or _utcnow()).execution_options(**_BULK)
+                update(Timer)
+                .where(*conds)
+                .values(state=TimerState.DONE, done_at=now or _utcnow())
+                .execution_options(**_BULK)
             )
             return bool(res.rowcount)  # type: ignore[attr-defined]
 
@@ -167,14 +170,14 @@ class TimerStore:
         ids = list(timer_ids)
         if not ids:
             return set()
-        conds = [col(Timer.id).in_(ids), col(Timer.state) == "claimed"]
+        conds = [col(Timer.id).in_(ids), col(Timer.state) == TimerState.CLAIMED]
         if worker_id is not None:
             conds.append(col(Timer.claimed_by) == worker_id)
         async with self.sessions.begin() as s:
             res = await s.execute(
                 update(Timer)
                 .where(*conds)
-                .values(state="done", done_at=now or _utcnow())
+                .values(state=TimerState.DONE, done_at=now or _utcnow())
                 .returning(col(Timer.id))
                 .execution_options(**_BULK)
             )
@@ -191,14 +194,14 @@ class TimerStore:
         now: datetime | None = None,
     ) -> bool:
         """Put a failed claim back as pending at ``due_at``, or park it as ``failed`` with ``give_up``."""
-        conds = [col(Timer.id) == timer_id, col(Timer.state) == "claimed"]
+        conds = [col(Timer.id) == timer_id, col(Timer.state) == TimerState.CLAIMED]
         if worker_id is not None:
             conds.append(col(Timer.claimed_by) == worker_id)
         values: dict[str, Any] = {"last_error": error[:2000], "claimed_by": None, "claimed_at": None}
         if give_up:
-            values.update(state="failed", done_at=now or _utcnow())
+            values.update(state=TimerState.FAILED, done_at=now or _utcnow())
         else:
-            values.update(state="pending", due_at=due_at)
+            values.update(state=TimerState.PENDING, due_at=due_at)
         async with self.sessions.begin() as s:
             res = await s.execute(update(Timer).where(*conds).values(**values).execution_options(**_BULK))
             return bool(res.rowcount)  # type: ignore[attr-defined]
@@ -212,8 +215,8 @@ class TimerStore:
         async with self.sessions.begin() as s:
             res = await s.execute(
                 update(Timer)
-                .where(col(Timer.state) == "claimed", col(Timer.claimed_at) < older_than)
-                .values(state="pending", claimed_by=None, claimed_at=None)
+                .where(col(Timer.state) == TimerState.CLAIMED, col(Timer.claimed_at) < older_than)
+                .values(state=TimerState.PENDING, claimed_by=None, claimed_at=None)
                 .execution_options(**_BULK)
             )
             return int(res.rowcount)  # type: ignore[attr-defined]
@@ -239,7 +242,7 @@ class TimerStore:
 
     async def next_due(self) -> datetime | None:
         async with self.sessions() as s:
-            q = select(func.min(col(Timer.due_at))).where(col(Timer.state) == "pending")
+            q = select(func.min(col(Timer.due_at))).where(col(Timer.state) == TimerState.PENDING)
             value = (await s.execute(q)).scalar()
         # func.min bypasses the column type, so SQLite hands back a naive (UTC) value.
         if isinstance(value, datetime) and value.tzinfo is None:

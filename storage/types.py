@@ -13,6 +13,24 @@ from sqlalchemy.types import TypeDecorator
 E = TypeVar("E", bound=StrEnum)
 
 
+class OutboxState(StrEnum):
+    """pending → sent | failed (a failed row can be put back to pending by an operator)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class TimerState(StrEnum):
+    """pending → claimed → done; pending | claimed → cancelled; claimed → pending (retry) → … → failed."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
 class EnumText(TypeDecorator[E], Generic[E]):
     """A domain enum stored as its plain text value and handed back as the enum.
 

@@ -43,6 +43,7 @@ from gates.result import Status
 from storage.drills import DrillRun, DrillStore
 from storage.models import Timer
 from storage.repo import AuditNote, StateChange
+from storage.types import OutboxState
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +120,11 @@ class DrillRunner:
             return []
         out: list[SlackCall] = []
         for row in await outbox.store.rows(release_id=release.id):
-            if row.state == "sent" and row.sent_at is not None:
+            if row.state == OutboxState.SENT and row.sent_at is not None:
                 out.append(
                     SlackCall(row.method, release.channel_id, (row.sent_at - row.created_at).total_seconds(), True)
                 )
-            elif row.state == "failed":
+            elif row.state == OutboxState.FAILED:
                 out.append(SlackCall(row.method, release.channel_id, 0.0, False))
         return out
 

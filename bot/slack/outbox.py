@@ -35,6 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from storage.models import OutboxMessage
 from storage.outbox import NOT_SENT, OutboxStore, refs_in
+from storage.types import OutboxState
 
 __all__ = ["METADATA_EVENT", "OutboxFailed", "OutboxSender", "retry_free_client"]
 
@@ -186,9 +187,9 @@ class OutboxSender:
         async with asyncio.timeout(timeout):
             while True:
                 row = await self.store.get(key)
-                if row is not None and row.state == "sent":
+                if row is not None and row.state == OutboxState.SENT:
                     return row
-                if row is not None and row.state == "failed":
+                if row is not None and row.state == OutboxState.FAILED:
                     raise OutboxFailed(row)
                 self._wake.set()
                 async with self._progress:
@@ -263,13 +264,13 @@ class OutboxSender:
             found = await self.store.by_keys(key for key, _ in refs.values())
             for name, (key, field) in refs.items():
                 dep = found.get(key)
-                if dep is None or dep.state == "pending":
+                if dep is None or dep.state == OutboxState.PENDING:
                     if dep is None and self.clock() - row.created_at > self.ref_wait:
                         raise _Permanent(f"refers to outbox message {key!r}, which was never enqueued")
                     log.debug("outbox %s waits for %s", row.idempotency_key, key)
                     await self.store.defer(row.id, self.clock() + timedelta(seconds=0.5))
                     return None
-                if dep.state == "failed":
+                if dep.state == OutboxState.FAILED:
                     raise _Permanent(f"refers to outbox message {key!r}, which failed")
                 args[name] = dep.result_channel if field == "channel" else dep.result_ts
         channel = args.get("channel")
