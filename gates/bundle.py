@@ -13,7 +13,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-RELEASE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+# Used with fullmatch: ``$`` alone would accept a trailing newline.
+RELEASE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 
 
 class BundleError(ValueError):

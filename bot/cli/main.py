@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from bot.cli.args import release_name
 from bot.logs import FORMATS, LEVELS, configure
 from bot.settings import Settings, SettingsError, load_settings
 from gates.bundle import BundleError
@@ -57,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     ver.add_argument("--file", default=None, help="verify a JSONL export offline instead of the database")
     exp = asub.add_parser("export", help="write the audit log as JSONL or CSV, plus manifest.json beside it")
     exp.add_argument("--format", choices=["jsonl", "csv"], required=True)
-    exp.add_argument("--release", default=None)
+    exp.add_argument("--release", default=None, type=release_name)
     exp.add_argument("--since", default=None, help="sequence number or ISO date/time")
     exp.add_argument("--out", required=True)
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.cli.args import release_name
 from bot.metrics.lighthouse import LighthouseError, parse_lighthouse
 from bot.settings import load_settings
 from gates.metrics import COHORTS, Parsed, Rejected, validate_item
@@ -31,7 +32,7 @@ def add_metrics_parser(subparsers: Any) -> argparse.ArgumentParser:
         "Exit 0 imported (errored or absent metrics are listed as skipped), 2 bad input.",
     )
     p.add_argument("report", metavar="REPORT.json")
-    p.add_argument("--release", required=True, metavar="NAME")
+    p.add_argument("--release", required=True, metavar="NAME", type=release_name)
     p.add_argument("--cohort", required=True, choices=COHORTS)
     p.add_argument("--page", default=None, help="page path to tag the samples with (default: the report's URL)")
     p.add_argument("--region", default="lab", help="region to tag the samples with (default: lab)")

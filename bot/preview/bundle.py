@@ -30,7 +30,9 @@ class LoadedBundle:
 
 
 def check_name(name: str) -> str | None:
-    if not RELEASE_NAME.match(name):
+    """Why ``name`` cannot be a release name, or None. The one check every surface uses (slash command,
+    API, inspector, CLI): the whole string must match, so ``"x\n"`` is refused, not read as ``x``."""
+    if not RELEASE_NAME.fullmatch(name):
         return (
             "release names are lower-case letters, digits, '.', '_' or '-' (max 63), "
             "and name a folder in the releases directory"

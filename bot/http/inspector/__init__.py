@@ -38,6 +38,7 @@ from bot.http.inspector.auth import (
     make_session,
     viewer,
 )
+from bot.preview.bundle import check_name
 from storage.audit import encode_entry
 from storage.checkpoints import CheckpointStore, load_private_key, verify_log
 from storage.evidence import ContentStore, EvidenceStore, IntegrityProblem
@@ -47,7 +48,6 @@ __all__ = ["add_routes", "make_login_link"]
 
 VIEWER = web.RequestKey("inspector_viewer", Viewer)
 _SHA = re.compile(r"^[0-9a-f]{64}$")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 _env = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
@@ -219,7 +219,7 @@ class Inspector:
 
     async def release(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        if not _NAME.match(name):
+        if check_name(name):
             return _refuse(400, "Bad name", "That is not a release name.")
         hist = await self.evidence.history(name)
         if not hist.attempts:
@@ -318,7 +318,7 @@ class Inspector:
     async def export(self, request: web.Request) -> web.Response:
         fmt = request.match_info["fmt"]
         release = request.query.get("release") or None
-        if release is not None and not _NAME.match(release):
+        if release is not None and check_name(release):
             return _refuse(400, "Bad name", "That is not a release name.")
         entries = await self.ctx.store.audit_entries(release)
         await self._audit(
