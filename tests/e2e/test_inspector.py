@@ -124,3 +124,21 @@ async def test_final_report_is_self_contained(env: Env) -> None:
     digest, summary = await write_report(env.bot.store, env.bot.lifecycle.artifacts_dir, "summer-hero")
     assert summary.startswith("## Release report: summer-hero — completed")
     assert (env.bot.lifecycle.artifacts_dir / "cas" / digest).read_text(encoding="utf-8").startswith("<!doctype html>")
+
+
+async def test_odd_signatures_and_expiries_are_refused_not_crashed_on(env: Env) -> None:
+    env.bot.settings.session_secret = SECRET  # type: ignore[union-attr]
+    s = env.session
+    good = urllib.parse.parse_qs(urllib.parse.urlparse(make_login_link(env.bot.settings, REVIEWER)).query)  # type: ignore[arg-type, union-attr]
+    fields = {k: v[0] for k, v in good.items()}
+    for bad in ({"sig": "é" * 10}, {"sig": "\u2028"}, {"exp": "²"}, {"exp": "١٢٣٤٥٦٧٨٩٠١"}):
+        q = urllib.parse.urlencode({**fields, **bad})
+        async with s.get(f"{env.base}/inspector/login?{q}") as r:
+            assert r.status == 403, (bad, r.status)
+        async with s.post(f"{env.base}/inspector/login", data={**fields, **bad}) as r:
+            assert r.status == 403, (bad, r.status)
+    for cookie in (f"{REVIEWER}|9999999999|é", f"{REVIEWER}|²|abc", "a|b|c|d"):
+        async with s.get(f"{env.base}/inspector", headers={"Cookie": f"{COOKIE}={urllib.parse.quote(cookie)}"}) as r:
+            assert r.status == 401, (cookie, r.status)
+    async with s.get(f"{env.base}/inspector", headers={"Authorization": "Bearer é"}) as r:
+        assert r.status == 401

@@ -62,14 +62,24 @@ class LoginLink:
         return hashlib.sha256(self.sig.encode()).hexdigest()
 
 
+def _same(a: str, b: str) -> bool:
+    """Constant-time comparison that also takes non-ASCII input (str compare_digest raises on it)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
+
+
+def _digits(value: str) -> bool:
+    # str.isdigit() accepts "²" and Arabic-Indic digits, which int() then refuses or reads differently.
+    return value.isascii() and value.isdigit()
+
+
 def check_login(settings: Settings, fields: Mapping[str, str], *, now: float | None = None) -> LoginLink | None:
     """The link's fields if its signature verifies and it has not expired; whether it was used is
     the database's question."""
     link = LoginLink(fields.get("u", ""), fields.get("exp", ""), fields.get("n", ""), fields.get("sig", ""))
-    if not settings.session_secret or not link.user or not link.exp.isdigit() or not link.nonce or not link.sig:
+    if not settings.session_secret or not link.user or not _digits(link.exp) or not link.nonce or not link.sig:
         return None
     good = _sign(settings.session_secret, "login", link.user, link.exp, link.nonce)
-    if not hmac.compare_digest(good, link.sig) or int(link.exp) <= (now if now is not None else time.time()):
+    if not _same(good, link.sig) or int(link.exp) <= (now if now is not None else time.time()):
         return None
     return link
 
@@ -91,9 +101,9 @@ def session_user(settings: Settings, value: str | None, *, now: float | None = N
     if not settings.session_secret or not value or value.count("|") != 2:
         return None
     user, exp, sig = value.split("|")
-    if not exp.isdigit() or int(exp) <= (now if now is not None else time.time()):
+    if not _digits(exp) or int(exp) <= (now if now is not None else time.time()):
         return None
-    return user if hmac.compare_digest(_sign(settings.session_secret, "session", user, exp), sig) else None
+    return user if _same(_sign(settings.session_secret, "session", user, exp), sig) else None
 
 
 def viewer(request: web.Request, settings: Settings) -> Viewer | None:
@@ -101,7 +111,7 @@ def viewer(request: web.Request, settings: Settings) -> Viewer | None:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer ") and settings.api_token:
         given = header.removeprefix("Bearer ").strip()
-        if given and hmac.compare_digest(given.encode(), settings.api_token.encode()):
+        if given and _same(given, settings.api_token):
             return Viewer("api-token", "token")
     value = request.cookies.get(COOKIE)
     user = session_user(settings, value)
@@ -118,4 +128,4 @@ def csrf_token(settings: Settings, session: str | None) -> str:
 def check_csrf(settings: Settings, v: Viewer, token: str) -> bool:
     if v.via == "token":
         return True  # bearer tokens are not sent automatically by browsers, so there is no cross-site risk
-    return bool(token) and hmac.compare_digest(csrf_token(settings, v.session), token)
+    return bool(token) and _same(csrf_token(settings, v.session), token)
