@@ -20,6 +20,7 @@ from bot.artifacts.checkpoints import maybe_checkpoint
 from bot.drill.drill import DRILL_TIMER, drills_for
 from bot.http import api, inspector
 from bot.http.context import HttpContext
+from bot.http.slack_guard import slack_guard
 from bot.listeners.register import register
 from bot.metrics.source import make_metrics_source
 from bot.preview.runner import default_workers
@@ -223,6 +224,7 @@ def build_web_app(bot: Bot) -> web.Application:
             return web.json_response({"ok": False, "database": str(exc)[:200]}, status=503)
         return web.json_response({"ok": True})
 
+    app.middlewares.append(slack_guard(bot.settings.slack_signing_secret))
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
     ctx = HttpContext(
