@@ -246,6 +246,10 @@ def _number(item: Mapping[str, Any], key: str) -> float:
     # bool is an int subclass, and JSON true/false is never a measurement.
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise _Reject(f"{key} must be a number, got {type(v).__name__}", key)
+    if isinstance(v, int) and abs(v) > 10**18:
+        # float() of a several-hundred-digit int raises OverflowError; no measurement is this large.
+        # bit_length, not str(): converting a huge int to text is refused by Python itself.
+        raise _Reject(f"{key} is implausibly large (about {int(v.bit_length() * 0.30103) + 1} digits)", key)
     f = float(v)
     if not math.isfinite(f):
         raise _Reject(f"{key} must be finite, got {v!r}", key)

@@ -126,3 +126,20 @@ async def test_limits_and_malformed_bodies(env: Env) -> None:
     status, body = await post(env, [vital("LCP", 1000 + i, f"y{i}") for i in range(10_000)])
     assert status == 202 and body["accepted"] == 10_000
     assert await (await stored(env)).counts("summer-hero") == {"canary": {"LCP": 10_000}}
+
+
+async def test_huge_numbers_and_deep_nesting_are_refused_per_item(env: Env) -> None:
+    await env.start("summer-hero")
+    good = json.dumps(vital("LCP", 2400, "v-good"))
+    huge400 = json.dumps(vital("LCP", 1, "v-400")).replace('"value": 1', '"value": ' + "9" * 400)
+    huge5000 = json.dumps(vital("LCP", 1, "v-5000")).replace('"value": 1', '"value": ' + "9" * 5000)
+    deep = "[" * 5000 + "]" * 5000
+    last = json.dumps(vital("LCP", 2500, "v-last"))
+    for wrap in ("[{}]", '{{"samples": [{}]}}'):
+        raw = wrap.format(",".join([good, huge400, huge5000, deep, last])).encode()
+        status, body = await post(env, None, raw=raw)
+        assert status == 202, body
+        assert body["received"] == 5 and body["accepted"] == 2
+        reasons = {r["index"]: r["reason"] for r in body["rejected"]}
+        assert "value must be finite" in reasons[1] and "value must be finite" in reasons[2]
+        assert reasons[3] == "item is nested deeper than 32 levels"
