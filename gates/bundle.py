@@ -21,6 +21,11 @@ class BundleError(ValueError):
     """release.yml is malformed or points outside the bundle; the message names file and problem."""
 
 
+# What every common filesystem accepts: 255 bytes per name, and a sane bound on the whole path.
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 1024
+
+
 def check_relative_path(value: str) -> str:
     """Refuse any path that could leave the bundle, before the filesystem is touched.
 
@@ -30,11 +35,21 @@ def check_relative_path(value: str) -> str:
         raise ValueError("path is empty")
     if "\x00" in value or "\\" in value:
         raise ValueError(f"{value!r}: backslashes and NUL bytes are not allowed in paths")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"{value!r}: control characters are not allowed in paths")
+    if len(value.encode("utf-8")) > MAX_PATH_BYTES:
+        raise ValueError(f"{value[:40]!r}…: paths are at most {MAX_PATH_BYTES} bytes")
     p = PurePosixPath(value)
     if p.is_absolute() or re.match(r"^[A-Za-z]:", value):
         raise ValueError(f"{value!r}: absolute paths are not allowed; paths are relative to the bundle")
-    if any(part == ".." for part in p.parts):
+    parts = value.split("/")
+    if any(part == ".." for part in parts):
         raise ValueError(f"{value!r}: '..' would leave the bundle")
+    # "." , "a//b" and "candidate/" name no file, or the same file under two spellings.
+    if any(part in ("", ".") for part in parts):
+        raise ValueError(f"{value!r}: empty or '.' path segments are not allowed (name a file)")
+    if any(len(part.encode("utf-8")) > MAX_NAME_BYTES for part in parts):
+        raise ValueError(f"{value[:40]!r}…: a file or folder name is at most {MAX_NAME_BYTES} bytes")
     return value
 
 

@@ -16,23 +16,19 @@ from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 
+from bot.http.auth import audit_actor
 from bot.http.context import HttpContext
 from bot.preview.bundle import check_name, fingerprint
-from gates.bundle import BundleError, check_relative_path, parse_bundle
+from gates.bundle import BundleError, check_relative_path, parse_bundle, referenced_paths
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_FILES = 2000
+# All files of one upload together (the aiohttp body cap does not apply to a streamed multipart body).
+MAX_UPLOAD_BYTES = 500 * 1024 * 1024
 
 
 def _bad(message: str, status: int = 400) -> web.Response:
     return web.json_response({"error": message}, status=status)
-
-
-def _actor(request: web.Request) -> str:
-    """Who uploads, for the audit entry: the API key by name (the admin token is ``key:admin``)."""
-    principal = request.get("principal")
-    name = getattr(principal, "name", None)
-    return f"key:{name}" if name else "key:admin"
 
 
 def add_bundle_routes(app: web.Application, ctx: HttpContext) -> None:
@@ -49,12 +45,16 @@ def add_bundle_routes(app: web.Application, ctx: HttpContext) -> None:
         releases_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".upload-{name}-", dir=releases_dir))
         try:
-            error = await _receive(request, staging)
+            received: list[str] = []
+            error = await _receive(request, staging, received)
             if error:
-                return _bad(error)
+                return _bad(*error) if isinstance(error, tuple) else _bad(error)
             try:
-                bundle = parse_bundle(
-                    (staging / "release.yml").read_text(encoding="utf-8"), source=f"{name}/release.yml"
+                # A 1 MB YAML document takes seconds to parse: never on the event loop.
+                bundle = await asyncio.to_thread(
+                    lambda: parse_bundle(
+                        (staging / "release.yml").read_text(encoding="utf-8"), source=f"{name}/release.yml"
+                    )
                 )
             except UnicodeDecodeError:
                 return _bad(f"{name}/release.yml is not UTF-8 text")
@@ -65,8 +65,13 @@ def add_bundle_routes(app: web.Application, ctx: HttpContext) -> None:
             ]
             if missing:
                 return _bad("files named in release.yml were not uploaded: " + ", ".join(missing[:20]))
+            referenced = {"release.yml", *referenced_paths(bundle)}
+            extra = sorted(p for p in received if p not in referenced)
+            if extra:
+                # Nothing is kept that no gate judges and nothing ships: an upload is exactly the bundle.
+                return _bad("files not named in release.yml: " + ", ".join(extra[:20]))
             fp = await asyncio.to_thread(fingerprint, staging, bundle)
-            actor = _actor(request)
+            actor = audit_actor(request)
             # Claimed in the database, so a `/release start` of the same name either finishes first
             # (and this upload is refused) or sees the upload and refuses itself.
             refused = await ctx.store.begin_upload(name, actor, ctx.clock())
@@ -105,11 +110,13 @@ def add_bundle_routes(app: web.Application, ctx: HttpContext) -> None:
     app.router.add_post("/api/v1/releases", upload)
 
 
-async def _receive(request: web.Request, staging: Path) -> str | None:
-    """Write every part under ``staging``; a message says what was wrong, None when all is well."""
+async def _receive(request: web.Request, staging: Path, received: list[str]) -> str | tuple[str, int] | None:
+    """Write every part under ``staging`` (their paths into ``received``); what was wrong (with a status
+    when it is not 400), or None when all is well."""
     reader = await request.multipart()
-    count = 0
-    seen_manifest = False
+    total = 0
+    files: set[str] = set()
+    folders: set[str] = set()
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
             return "nested multipart bodies are not accepted"
@@ -120,19 +127,29 @@ async def _receive(request: web.Request, staging: Path) -> str | None:
             check_relative_path(rel)
         except ValueError as exc:
             return f"file {rel!r}: {exc}"
-        count += 1
-        if count > MAX_FILES:
+        if rel in files:
+            return f"file {rel!r} is uploaded twice"
+        parents = {"/".join(rel.split("/")[:n]) for n in range(1, rel.count("/") + 1)}
+        # A path cannot be a file and a folder at once (release.yml then release.yml/x, or the reverse).
+        if rel in folders or parents & files:
+            return f"file {rel!r} clashes with another upload that uses the same name as a folder"
+        if len(files) >= MAX_FILES:
             return f"more than {MAX_FILES} files in one bundle"
         dest = staging / rel
         if not dest.resolve().is_relative_to(staging.resolve()):
             return f"file {rel!r} would leave the bundle"
         dest.parent.mkdir(parents=True, exist_ok=True)
+        files.add(rel)
+        folders |= parents
         size = 0
         with dest.open("wb") as out:
             while chunk := await part.read_chunk(1 << 16):
                 size += len(chunk)
+                total += len(chunk)
                 if size > MAX_FILE_BYTES:
-                    return f"file {rel!r} is over {MAX_FILE_BYTES:,} bytes"
+                    return f"file {rel!r} is over {MAX_FILE_BYTES:,} bytes", 413
+                if total > MAX_UPLOAD_BYTES:
+                    return f"the upload is over {MAX_UPLOAD_BYTES:,} bytes in all", 413
                 out.write(chunk)
-        seen_manifest = seen_manifest or rel == "release.yml"
-    return None if seen_manifest else "release.yml is missing from the upload"
+        received.append(rel)
+    return None if "release.yml" in files else "release.yml is missing from the upload"

@@ -198,3 +198,25 @@ async def test_every_upload_is_an_audit_entry_with_its_digest(env: Env) -> None:
     status, body2 = await _upload(env, "ci-new", {"release.yml": MANIFEST, "candidate/hero-desktop.png": NEW_PNG[:-1]})
     assert status == 201 and body2["bundle_digest"] != body["bundle_digest"]
     assert await env.bot.store.bundle_version("ci-new") == 2
+
+
+async def test_an_upload_is_audited_under_the_key_that_made_it(env: Env) -> None:
+    from storage.keys import KeyStore
+
+    created = await KeyStore(env.bot.store).create(
+        name="ci-pipeline",
+        scopes=frozenset({"bundles:write"}),
+        origins=(),
+        expires_at=None,
+        actor="cli:test",
+        now=datetime.now(UTC),
+    )
+    body, ctype = _multipart({"release.yml": MANIFEST, "candidate/hero-desktop.png": NEW_PNG})
+    async with env.session.post(
+        f"{env.base}/api/v1/releases?name=ci-keyed",
+        data=body,
+        headers={"Authorization": f"Bearer {created.token}", "Content-Type": ctype},
+    ) as r:
+        assert r.status == 201, await r.text()
+    entry = [e for e in await env.bot.store.audit_entries() if e["action"] == "bundle.upload"][-1]
+    assert entry["actor"] == "key:ci-pipeline"

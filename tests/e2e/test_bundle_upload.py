@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aiohttp
+import pytest
 import yaml
 
 from bot.drill.samples import encode, photo
@@ -65,3 +66,57 @@ async def test_bad_uploads_are_refused_and_leave_nothing(env: Env) -> None:
     assert status == 401
     status, body = await _upload(env, "Bad..Name", {"release.yml": MANIFEST.encode()})
     assert status == 400 and "release names" in body["error"]
+
+
+async def test_odd_file_names_get_a_clear_400_and_leave_nothing(env: Env) -> None:
+    base = {"release.yml": MANIFEST.encode(), "candidate/tile.png": PNG, "baseline/tile.png": PNG}
+    cases: list[tuple[list[tuple[str, bytes]], str]] = [
+        ([*base.items(), ("release.yml/x", PNG)], "clashes with another upload"),
+        ([("candidate/tile.png/inner", PNG), *base.items()], "clashes with another upload"),
+        ([*base.items(), (".", PNG)], "empty or '.' path segments"),
+        ([*base.items(), ("candidate/.", PNG)], "empty or '.' path segments"),
+        ([*base.items(), ("candidate/", PNG)], "empty or '.' path segments"),
+        ([*base.items(), ("a" * 256 + ".png", PNG)], "at most 255 bytes"),
+        ([*base.items(), ("candidate/tile.png", PNG)], "uploaded twice"),
+        (
+            [*base.items(), ("notes/unreferenced.bin", b"x" * 1000)],
+            "files not named in release.yml: notes/unreferenced.bin",
+        ),
+    ]
+    for parts, message in cases:
+        form = aiohttp.FormData()
+        for rel, data in parts:
+            form.add_field("file", data, filename=rel, content_type="application/octet-stream")
+        headers = {"Authorization": f"Bearer {API_TOKEN}"}
+        async with env.session.post(f"{env.base}/api/v1/releases?name=ci-odd", data=form, headers=headers) as r:
+            body = await r.json()
+            assert r.status == 400 and message in body["error"], (message, r.status, body)
+    # A control character, percent-encoded in the part's filename the way aiohttp clients send paths.
+    boundary = "rgb0undary"
+    raw = b""
+    for rel, data in [*base.items(), ("candidate/ti%01le.png", PNG)]:
+        raw += (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{rel}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + data
+            + b"\r\n"
+        )
+    raw += f"--{boundary}--\r\n".encode()
+    headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    async with env.session.post(f"{env.base}/api/v1/releases?name=ci-odd", data=raw, headers=headers) as r:
+        assert r.status == 400 and "control characters" in (await r.json())["error"]
+    assert not (env.releases / "ci-odd").exists()
+    assert [p.name for p in env.releases.iterdir() if p.name.startswith(".upload")] == []
+
+
+async def test_an_upload_over_the_total_cap_is_413(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.http.bundles
+
+    monkeypatch.setattr(bot.http.bundles, "MAX_UPLOAD_BYTES", 2 * len(PNG))
+    status, body = await _upload(
+        env, "ci-big", {"release.yml": MANIFEST.encode(), "candidate/tile.png": PNG, "baseline/tile.png": PNG}
+    )
+    assert status == 413 and "in all" in body["error"]
+    assert not (env.releases / "ci-big").exists()
