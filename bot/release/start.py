@@ -31,7 +31,8 @@ class Starting(Evaluation):
             return
         version = await self.store.bundle_version(name)
         try:
-            loaded = load_bundle(self.releases_dir, name)
+            # Reading and parsing a release.yml of up to 1 MB takes seconds: never on the event loop.
+            loaded = await asyncio.to_thread(load_bundle, self.releases_dir, name)
         except BundleError as exc:
             await self.slack.ephemeral(channel, user, f"⚠️ Cannot start *{esc(name)}*: {esc(str(exc))}")
             return
