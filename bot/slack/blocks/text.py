@@ -62,7 +62,10 @@ def markdown_to_mrkdwn(md: str) -> str:
 
     out: list[str] = []
     in_table = False
-    for line in esc(md).splitlines():
+    # Entities the Markdown already carries (its writer escaped user text) stay as they are; escaping
+    # them again made Slack show "&lt;" literally. Raw <, > and & are escaped as always.
+    safe = re.sub(r"&(?!(?:amp|lt|gt);)", "&amp;", md).replace("<", "&lt;").replace(">", "&gt;")
+    for line in safe.splitlines():
         # Slack has no tables: keep their columns aligned in a code block instead.
         is_row = line.startswith("|")
         if is_row != in_table:
