@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     checkpoint_minutes: float = Field(default=60.0, alias="RELEASEGATE_CHECKPOINT_MINUTES", gt=0)
     # HMAC key for inspector login links and session cookies; without it only the API token works.
     session_secret: str | None = Field(default=None, alias="RELEASEGATE_SESSION_SECRET")
+    # "1" lets inspector cookies go without Secure on plain local HTTP (the demo, a laptop); never in production.
+    insecure_cookies: bool = Field(default=False, alias="RELEASEGATE_INSECURE_COOKIES")
     log_level: str = Field(default="INFO", alias="RELEASEGATE_LOG_LEVEL")
     log_format: str = Field(default="text", alias="RELEASEGATE_LOG_FORMAT")
 

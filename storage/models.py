@@ -263,6 +263,20 @@ class SeenEvent(SQLModel, table=True):
     received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
+class InspectorSession(SQLModel, table=True):
+    """A signed-in inspector session, kept server-side so that signing out ends it everywhere at once.
+
+    Only the SHA-256 of the session id is stored: a database reader cannot take over a session."""
+
+    __tablename__ = "inspector_sessions"
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    ended_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
 class UsedLoginLink(SQLModel, table=True):
     """Inspector sign-in links already used: each works once, on any replica."""
 

@@ -16,6 +16,7 @@ from sqlmodel import col
 
 from storage.approvals import ApprovalStore
 from storage.models import (
+    InspectorSession,
     SeenEvent,
     UsedLoginLink,
 )
@@ -44,6 +45,25 @@ __all__ = [
 
 
 class Store(ApprovalStore):
+    async def open_session(self, id_hash: str, user: str, now: datetime, expires_at: datetime) -> None:
+        async with self.sessions.begin() as s:
+            s.add(InspectorSession(id_hash=id_hash, user_id=user, created_at=now, expires_at=expires_at))
+
+    async def session_user(self, id_hash: str, now: datetime) -> str | None:
+        """Whose session this is, while it is neither expired nor ended."""
+        async with self.sessions() as s:
+            row = await s.get(InspectorSession, id_hash)
+        if row is None or row.ended_at is not None or row.expires_at <= now:
+            return None
+        return row.user_id
+
+    async def end_session(self, id_hash: str, now: datetime) -> None:
+        async with self.sessions.begin() as s:
+            row = await s.get(InspectorSession, id_hash)
+            if row is not None and row.ended_at is None:
+                row.ended_at = now
+                s.add(row)
+
     async def first_delivery(self, event_id: str, now: datetime) -> bool:
         """True the first time an Events API ``event_id`` is seen, on any replica; False for a retry."""
         try:

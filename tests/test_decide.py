@@ -48,7 +48,7 @@ class FakeSlack:
     async def ephemeral(self, channel: str, user: str, text: str, blocks: Any = None) -> None:
         self.calls.append(("ephemeral", (channel, user, text)))
 
-    async def dm(self, user: str, text: str, blocks: Any = None) -> tuple[str, str]:
+    async def dm(self, user: str, text: str, blocks: Any = None, *, secret: bool = False) -> tuple[str, str]:
         self.calls.append(("dm", (user, text)))
         return "D0", "1700000000.000001"
 

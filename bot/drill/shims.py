@@ -82,8 +82,8 @@ class TimedSlack:
     async def ephemeral(self, channel: str, user: str, text: str, blocks: Blocks | None = None) -> None:
         await self._timed("chat.postEphemeral", channel, self.inner.ephemeral(channel, user, text, blocks))
 
-    async def dm(self, user: str, text: str, blocks: Blocks | None = None) -> tuple[str, str]:
-        return await self._timed("dm", user, self.inner.dm(user, text, blocks))
+    async def dm(self, user: str, text: str, blocks: Blocks | None = None, *, secret: bool = False) -> tuple[str, str]:
+        return await self._timed("dm", user, self.inner.dm(user, text, blocks, secret=secret))
 
     async def upload(self, channel: str, thread_ts: str | None, filename: str, content: bytes, title: str) -> None:
         await self._timed("files.upload", channel, self.inner.upload(channel, thread_ts, filename, content, title))

@@ -72,6 +72,7 @@ async def _inspector_link(lc: Lifecycle, caller: Caller) -> None:
         caller.user,
         f"🔎 Your Audit Inspector link (works once, within {INSPECTOR_LINK_TTL.seconds // 60} minutes, "
         f"for you only): <{link}|open the inspector>",
+        secret=True,
     )
     await caller.reply("I sent you a sign-in link for the Audit Inspector by DM.")
 

@@ -112,14 +112,17 @@ class Slack:
             return None
         return str(resp.get("permalink")) if resp.get("permalink") else None
 
-    async def dm(self, user: str, text: str, blocks: Blocks | None = None) -> tuple[str, str]:
-        if self.outbox is not None:
+    async def dm(self, user: str, text: str, blocks: Blocks | None = None, *, secret: bool = False) -> tuple[str, str]:
+        """``secret``: the text holds a credential (a sign-in link), so it goes straight to Slack and
+        never into the outbox table, where anyone who reads the database could use it first."""
+        if self.outbox is not None and not secret:
             # The sender opens the DM itself when the channel is a user id.
             row = await self._owe("chat.postMessage", {"channel": user, "text": text, "blocks": blocks})
             return str(row.result_channel), str(row.result_ts)
         opened = await self.client.conversations_open(users=user)
         channel = str(opened["channel"]["id"])
-        return channel, await self.post(channel, text, blocks)
+        resp = await self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+        return channel, str(resp["ts"])
 
     async def upload(self, channel: str, thread_ts: str | None, filename: str, content: bytes, title: str) -> None:
         await self.client.files_upload_v2(

@@ -112,6 +112,12 @@ async def test_inspector_links_go_to_owners_by_default(env: Env) -> None:
     await env.u.slash(SRE_MEMBER, "inspector")
     await env.settle()
     assert "/inspector/login?u=U0SREMEMB1" in "\n".join(m.rendered for m in env.standin.dms(SRE_MEMBER))
+    # The link is a credential: it never sits in the outbox table, where a database reader could use it.
+    from sqlalchemy import text as sqltext
+
+    async with env.bot.store.sessions() as db:
+        args = [str(a) for (a,) in (await db.execute(sqltext("SELECT args FROM outbox"))).all()]
+    assert not any("/inspector/login" in a for a in args)
 
 
 async def test_auditors_list_decides_who_gets_a_link_and_signs_in(env: Env) -> None:

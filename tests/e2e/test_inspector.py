@@ -79,7 +79,7 @@ async def test_access_exports_and_csrf(env: Env) -> None:
     async with s.post(env.base + "/inspector/login", data=fields, allow_redirects=False) as r:
         assert r.status == 303 and r.headers["Location"] == "/inspector"
         cookie = r.cookies[COOKIE]
-        assert cookie["httponly"] and cookie["samesite"] == "Strict"
+        assert cookie["httponly"] and cookie["samesite"] == "Lax" and cookie["secure"]
     # The link works once: whoever finds it in the DM afterwards gets nothing.
     async with s.post(env.base + "/inspector/login", data=fields, allow_redirects=False) as r:
         assert r.status == 403 and COOKIE not in r.cookies
@@ -100,6 +100,13 @@ async def test_access_exports_and_csrf(env: Env) -> None:
         assert r.status == 403
     async with s.post(env.base + "/inspector/logout", cookies=jar, data={"csrf": token.group(1)}) as r:
         assert r.status == 200 and r.cookies[COOKIE].value == ""
+    # Signing out ends the session server-side: a copy of the cookie kept elsewhere opens nothing.
+    async with s.get(env.base + "/inspector", cookies=jar) as r:
+        assert r.status == 401
+    async with env.bot.store.sessions() as db:
+        rows = (await db.execute(sqltext("SELECT id_hash, user_id, ended_at FROM inspector_sessions"))).all()
+    assert len(rows) == 1 and rows[0][1] == REVIEWER and rows[0][2] is not None
+    assert cookie.value.split("|")[2] not in rows[0][0]  # only the hash of the session id is stored
 
 
 async def test_final_report_is_self_contained(env: Env) -> None:

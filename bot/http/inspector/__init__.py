@@ -36,6 +36,7 @@ from bot.http.inspector.auth import (
     csrf_token,
     make_login_link,
     make_session,
+    session_id_hash,
     viewer,
 )
 from bot.preview.bundle import check_name
@@ -94,8 +95,13 @@ class Inspector:
 
     # -- access ---------------------------------------------------------------------------
 
-    def _who(self, request: web.Request) -> Viewer | None:
-        return viewer(request, self.settings)
+    async def _who(self, request: web.Request) -> Viewer | None:
+        v = viewer(request, self.settings)
+        if v is None or v.via != "session" or v.session is None:
+            return v
+        # The cookie verifies; the session must also still be open (signing out ends it server-side).
+        live = await self.ctx.store.session_user(session_id_hash(v.session), datetime.now(UTC))
+        return v if live == v.user else None
 
     def _ctx(self, v: Viewer) -> dict[str, Any]:
         return {"viewer": v, "csrf": csrf_token(self.settings, v.session)}
@@ -150,25 +156,31 @@ class Inspector:
         await self._audit(link.user, "inspector.sign_in", {"link_expires": link.expires}, now)
         # 303 from a form on our own page: the navigation started here, so the Strict cookie is sent.
         resp = web.Response(status=303, headers={**_HEADERS, "Location": "/inspector"})
-        secure = (self.settings.public_url or "").startswith("https://")
+        session = make_session(self.settings, link.user)
+        await self.ctx.store.open_session(session_id_hash(session), link.user, now, now + SESSION_TTL)
         resp.set_cookie(
             COOKIE,
-            make_session(self.settings, link.user),
+            session,
             max_age=int(SESSION_TTL.total_seconds()),
             path="/inspector",
             httponly=True,
-            samesite="Strict",
-            secure=secure,
+            # Lax: the cookie comes along when someone follows an inspector link from Slack.
+            samesite="Lax",
+            # Secure unless an operator explicitly runs the inspector over plain local HTTP.
+            secure=not self.settings.insecure_cookies,
         )
         return resp
 
     async def logout(self, request: web.Request) -> web.Response:
-        v = self._who(request)
+        v = await self._who(request)
         if v is None:
             return _refuse(401, "Not signed in", "Nothing to sign out of.")
         form = await request.post()
         if not check_csrf(self.settings, v, str(form.get("csrf", ""))):
             return _refuse(403, "Refused", "The form token is missing or wrong; reload the page and try again.")
+        if v.session is not None:
+            # Ended server-side: a copy of the cookie kept elsewhere opens nothing any more.
+            await self.ctx.store.end_session(session_id_hash(v.session), datetime.now(UTC))
         resp = _page("message.html", heading="Signed out", text="You are signed out.", viewer=None, redirect=None)
         resp.del_cookie(COOKIE, path="/inspector")
         return resp
@@ -176,7 +188,7 @@ class Inspector:
     @web.middleware
     async def guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if request.path.startswith("/inspector") and request.path != LOGIN_PATH:
-            v = self._who(request)
+            v = await self._who(request)
             if v is None:
                 return _refuse(
                     401,

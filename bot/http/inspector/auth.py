@@ -85,9 +85,17 @@ def check_login(settings: Settings, fields: Mapping[str, str], *, now: float | N
 
 
 def make_session(settings: Settings, user: str, *, now: float | None = None) -> str:
+    """The cookie value: user, expiry and a random session id, signed. The id is also stored (hashed)
+    server-side, so signing out ends the session even though the cookie still verifies."""
     assert settings.session_secret
     exp = str(int((now if now is not None else time.time()) + SESSION_TTL.total_seconds()))
-    return f"{user}|{exp}|{_sign(settings.session_secret, 'session', user, exp)}"
+    sid = secrets.token_urlsafe(24)
+    return f"{user}|{exp}|{sid}|{_sign(settings.session_secret, 'session', user, exp, sid)}"
+
+
+def session_id_hash(value: str) -> str:
+    """What the database keeps of a session cookie: the hash of its id, useless to present."""
+    return hashlib.sha256(value.split("|")[2].encode()).hexdigest() if value.count("|") == 3 else ""
 
 
 @dataclass(frozen=True)
@@ -98,12 +106,14 @@ class Viewer:
 
 
 def session_user(settings: Settings, value: str | None, *, now: float | None = None) -> str | None:
-    if not settings.session_secret or not value or value.count("|") != 2:
+    """The user of a well-formed, correctly signed, unexpired cookie; whether it was ended is the database's
+    question (``Store.session_user``)."""
+    if not settings.session_secret or not value or value.count("|") != 3:
         return None
-    user, exp, sig = value.split("|")
-    if not _digits(exp) or int(exp) <= (now if now is not None else time.time()):
+    user, exp, sid, sig = value.split("|")
+    if not _digits(exp) or int(exp) <= (now if now is not None else time.time()) or not sid:
         return None
-    return user if _same(_sign(settings.session_secret, "session", user, exp), sig) else None
+    return user if _same(_sign(settings.session_secret, "session", user, exp, sid), sig) else None
 
 
 def viewer(request: web.Request, settings: Settings) -> Viewer | None:
