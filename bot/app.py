@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -200,11 +201,22 @@ def build_web_app(bot: Bot) -> web.Application:
             if request.content_type == "application/json" and await _is_redelivery(request):
                 # Slack retries (X-Slack-Retry-Num) an event it thinks we missed; it was handled already.
                 return web.Response(status=200, headers={"X-Releasegate-Duplicate": "1"})
+            if request.content_type != "application/json" and await _is_replay(request):
+                # Slack never sends a command or click twice with the same signature: a copy replayed
+                # within the 5-minute window is someone else's, and it changes nothing.
+                return web.Response(status=200, headers={"X-Releasegate-Duplicate": "1"})
             bolt_req = await to_bolt_request(request)
             bolt_resp = await bot.bolt.async_dispatch(bolt_req)
             return await to_aiohttp_response(bolt_resp)
         finally:
             in_flight.n -= 1
+
+    async def _is_replay(request: web.Request) -> bool:
+        signature = request.headers.get("X-Slack-Signature", "")
+        if not bot.settings.slack_signing_secret or not signature:
+            return False  # Socket Mode: requests come over our own websocket, not replayable from outside
+        key = "sig:" + hashlib.sha256(signature.encode("utf-8", "surrogatepass")).hexdigest()[:56]
+        return not await bot.store.first_delivery(key, utcnow())
 
     async def _is_redelivery(request: web.Request) -> bool:
         body = await request.text()

@@ -40,3 +40,22 @@ async def test_an_oversized_unsigned_body_is_refused_before_it_is_read_or_logged
     longest = max(len(rec.getMessage()) for rec in caplog.records)
     assert longest < 500, longest  # no body in the log, only its size and a hash
     assert not any("AAAA" in rec.getMessage() or "BBBB" in rec.getMessage() for rec in caplog.records)
+
+
+async def test_a_replayed_signed_command_runs_once(env: Env) -> None:
+    import time as _time
+
+    from bot.demo.simulated_users import sign
+
+    form = env.u.slash_form(REQUESTER, "start summer-hero", env.channel)
+    from urllib.parse import urlencode
+
+    ts = str(int(_time.time()))
+    sig = sign(env.u.secret, ts, urlencode(form))
+    first = await env.u.send_form(form, timestamp=int(ts), signature=sig)
+    replay = await env.u.send_form(form, timestamp=int(ts), signature=sig)
+    await env.settle()
+    assert first.status == 200 and replay.status == 200
+    releases = [r for r in await env.bot.store.list_releases() if r.name == "summer-hero"]
+    assert len(releases) == 1
+    assert "already in progress" not in env.ephemeral_text(REQUESTER)  # the copy did not run at all
