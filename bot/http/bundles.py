@@ -18,7 +18,7 @@ from aiohttp import BodyPartReader, web
 
 from bot.http.auth import audit_actor
 from bot.http.context import HttpContext
-from bot.preview.bundle import check_name, fingerprint
+from bot.preview.bundle import MAX_BUNDLE_YAML_BYTES, check_name, fingerprint
 from gates.bundle import BundleError, check_relative_path, parse_bundle, referenced_paths
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -148,6 +148,8 @@ async def _receive(request: web.Request, staging: Path, received: list[str]) -> 
                 total += len(chunk)
                 if size > MAX_FILE_BYTES:
                     return f"file {rel!r} is over {MAX_FILE_BYTES:,} bytes", 413
+                if rel == "release.yml" and size > MAX_BUNDLE_YAML_BYTES:
+                    return f"release.yml is over {MAX_BUNDLE_YAML_BYTES:,} bytes", 413
                 if total > MAX_UPLOAD_BYTES:
                     return f"the upload is over {MAX_UPLOAD_BYTES:,} bytes in all", 413
                 out.write(chunk)

@@ -120,3 +120,12 @@ async def test_an_upload_over_the_total_cap_is_413(env: Env, monkeypatch: pytest
     )
     assert status == 413 and "in all" in body["error"]
     assert not (env.releases / "ci-big").exists()
+
+
+async def test_a_release_yml_over_one_megabyte_is_413(env: Env) -> None:
+    huge = MANIFEST.encode() + b"#" * 1_000_001
+    status, body = await _upload(
+        env, "ci-yaml", {"release.yml": huge, "candidate/tile.png": PNG, "baseline/tile.png": PNG}
+    )
+    assert status == 413 and "release.yml is over 1,000,000 bytes" in body["error"]
+    assert not (env.releases / "ci-yaml").exists()

@@ -143,3 +143,12 @@ async def test_huge_numbers_and_deep_nesting_are_refused_per_item(env: Env) -> N
         reasons = {r["index"]: r["reason"] for r in body["rejected"]}
         assert "value must be finite" in reasons[1] and "value must be finite" in reasons[2]
         assert reasons[3] == "item is nested deeper than 32 levels"
+
+
+async def test_an_oversized_body_is_refused_before_it_is_read(env: Env) -> None:
+    # Declared size over the cap: 413 at once, without buffering what follows.
+    import bot.http.metrics
+
+    big = b"[" + b" " * (bot.http.metrics.MAX_BODY_BYTES + 10) + b"]"
+    status, body = await post(env, None, raw=big)
+    assert status == 413 and "samples per request" in body["error"]
