@@ -566,6 +566,10 @@ async def orchestrate(args: argparse.Namespace) -> int:
                 "RELEASEGATE_POLICY": str(work / "policy.yml"),
                 "RELEASEGATE_RELEASES_DIR": str(releases),
                 "RELEASEGATE_API_TOKEN": API_TOKEN,
+                # The bench sends far more commands per person than a person would; the limits would
+                # turn most of them into (faster) refusals and make the comparison meaningless.
+                "RELEASEGATE_COMMANDS_PER_USER_PER_MINUTE": "0",
+                "RELEASEGATE_COMMANDS_PER_CHANNEL_PER_MINUTE": "0",
             }
             serve = await spawn(
                 "serve",

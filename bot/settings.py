@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     session_secret: str | None = Field(default=None, alias="RELEASEGATE_SESSION_SECRET")
     # "1" lets inspector cookies go without Secure on plain local HTTP (the demo, a laptop); never in production.
     insecure_cookies: bool = Field(default=False, alias="RELEASEGATE_INSECURE_COOKIES")
+    # /release commands per person and per channel in any minute (0: no limit), per replica.
+    commands_per_user: int = Field(default=20, alias="RELEASEGATE_COMMANDS_PER_USER_PER_MINUTE", ge=0)
+    commands_per_channel: int = Field(default=60, alias="RELEASEGATE_COMMANDS_PER_CHANNEL_PER_MINUTE", ge=0)
     log_level: str = Field(default="INFO", alias="RELEASEGATE_LOG_LEVEL")
     log_format: str = Field(default="text", alias="RELEASEGATE_LOG_FORMAT")
 

@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from bot.drill.drill import drill_command, drill_history_command
 from bot.http.inspector.auth import make_login_link
 from bot.listeners.common import Caller
+from bot.listeners.limits import CommandLimits
 from bot.listeners.parse import Command, UsageProblem, parse
 from bot.release import owner_commands
 from bot.release.flow import Lifecycle
@@ -24,10 +25,19 @@ INSPECTOR_LINK_TTL = timedelta(minutes=10)
 OWNER_EVENTS = {"pause": Event.PAUSE, "resume": Event.RESUME, "rollback": Event.ROLLBACK}
 
 
-def register_commands(app: AsyncApp, lc: Lifecycle) -> None:
+def register_commands(app: AsyncApp, lc: Lifecycle, limits: CommandLimits | None = None) -> None:
+    if limits is None:
+        s = lc.settings
+        limits = (
+            CommandLimits.per_minute(s.commands_per_user, s.commands_per_channel) if s is not None else CommandLimits()
+        )
+
     @app.command("/release")
     async def release_command(ack: AsyncAck, command: dict[str, Any]) -> None:
         parsed = parse(command.get("text") or "")
+        if parsed != Command("help") and (too_many := limits.refusal(command["user_id"], command["channel_id"])):
+            await ack(text=too_many)
+            return
         if isinstance(parsed, UsageProblem):
             await ack(blocks=release_blocks.usage_blocks(parsed.message), text=parsed.message)
             return

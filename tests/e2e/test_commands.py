@@ -181,3 +181,14 @@ async def test_messages_owed_while_slack_is_down_arrive_once_it_is_back(env: Env
     assert sum("Preview finished" in m.rendered for m in thread) == 1
     assert sum("Canary started" in m.rendered for m in thread) == 1
     assert "Approved by" in env.approval_message("summer-hero", "Preview").rendered
+
+
+async def test_a_burst_of_commands_gets_a_polite_refusal(env: Env) -> None:
+    from tests.e2e.harness import STRANGER
+
+    answers = [await env.u.slash(STRANGER, "list", env.channel) for _ in range(21)]
+    assert all(a.status == 200 for a in answers)
+    assert "commands in the last minute" not in answers[19].text
+    assert "You have sent 20 commands in the last minute; please try again in" in answers[20].text
+    # Help is never refused, even now.
+    assert "commands in the last minute" not in (await env.u.slash(STRANGER, "help", env.channel)).text
