@@ -238,6 +238,9 @@ def _text(item: Mapping[str, Any], key: str, *, required: bool) -> str | None:
         raise _Reject(f"{key} must be a non-empty string", key)
     if len(v) > _MAX_TEXT:
         raise _Reject(f"{key} is longer than {_MAX_TEXT} characters", key)
+    if "\x00" in v:
+        # PostgreSQL text cannot hold NUL; SQLite would store it and make the row unreadable elsewhere.
+        raise _Reject(f"{key} contains a NUL character", key)
     return v
 
 

@@ -121,3 +121,11 @@ def test_batch_keeps_good_items_and_latest_report_per_id() -> None:
     assert pair.canary.values("LCP").tolist() == [1500]
     assert pair.baseline.counters.requests == 2400
     assert pair.baseline.regions["us"].requests == 2400
+
+
+def test_a_nul_character_is_refused_with_a_reason() -> None:
+    from gates.metrics import Rejected, validate_item
+
+    item = {"name": "LCP", "value": 2400, "id": "v1", "release": "r", "cohort": "canary", "page": "/a\x00b"}
+    r = validate_item(item, {"r"})
+    assert isinstance(r, Rejected) and r.field == "page" and "NUL" in r.reason

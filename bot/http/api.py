@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from bot.http.auth import auth_middleware
 from bot.http.bundles import add_bundle_routes
 from bot.http.context import HttpContext
 from bot.http.metrics import add_metrics_routes
+from bot.http.openapi import add_openapi_route
 from bot.preview.bundle import check_name
 from bot.traffic.allocation import region_percents
 from gates.ramp import region_split
 from storage.keys import KeyStore
 
 
+@web.middleware
+async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Under /api/, even an unknown path or a wrong method answers in JSON with a reason."""
+    try:
+        resp: web.StreamResponse = await handler(request)
+        return resp
+    except web.HTTPException as exc:
+        if not request.path.startswith("/api/") or exc.status < 400:
+            raise
+        return web.json_response({"error": f"{exc.reason}: {request.method} {request.path}"}, status=exc.status)
+
+
 def add_routes(app: web.Application, ctx: HttpContext) -> None:
+    app.middlewares.append(json_errors)
     # Each route needs its scope (bot/http/auth.py ROUTE_SCOPES); the admin token holds them all.
     app.middlewares.append(auth_middleware(ctx.settings.api_token, KeyStore(ctx.store), ctx.clock))
 
@@ -83,4 +99,5 @@ def add_routes(app: web.Application, ctx: HttpContext) -> None:
     app.router.add_get("/api/v1/releases/{name}", get_release)
     app.router.add_get("/api/v1/flags/{name}", get_flags)
     add_metrics_routes(app, ctx)
+    add_openapi_route(app)
     add_bundle_routes(app, ctx)

@@ -35,6 +35,8 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
 }
 # Paths under these prefixes need a key; everything else (Slack events, health, inspector) has its own guard.
 PROTECTED_PREFIXES: list[str] = ["/api/"]
+# Under a protected prefix but open to anyone: they hold no data.
+PUBLIC_PATHS: frozenset[str] = frozenset({"/api/v1/openapi.json"})
 
 
 def require_scope(method: str, route: str, scope: str) -> None:
@@ -109,7 +111,9 @@ class ApiAuth:
     async def authenticate(self, given: str) -> Principal | web.Response:
         if not given:
             return _refuse(401, "missing bearer key: send Authorization: Bearer <key>")
-        if self.admin_token and hmac.compare_digest(given.encode(), self.admin_token.encode()):
+        if self.admin_token and hmac.compare_digest(
+            given.encode("utf-8", "surrogatepass"), self.admin_token.encode("utf-8", "surrogatepass")
+        ):
             return ADMIN
         if not given.startswith(KEY_PREFIX):
             return _refuse(401, "unknown key: use a key from `releasegate keys create` or the admin token")
@@ -126,7 +130,7 @@ class ApiAuth:
     async def middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if not any(request.path.startswith(p) for p in PROTECTED_PREFIXES):
+        if request.path in PUBLIC_PATHS or not any(request.path.startswith(p) for p in PROTECTED_PREFIXES):
             return await handler(request)
         who = await self.authenticate(presented_key(request))
         if isinstance(who, web.Response):

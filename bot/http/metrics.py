@@ -17,6 +17,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from bot.http.context import HttpContext
+from bot.preview.bundle import check_name
 from gates.metrics import BatchResult, validate_batch
 from storage.metrics import MetricsStore
 
@@ -155,7 +156,12 @@ def parse_body(body: bytes) -> Parsed:
             413,
             f"batch has {len(doc):,} items; the limit is {MAX_ITEMS:,} per request, so split it into smaller batches",
         )
-    releases = {r for item in doc if isinstance(item, dict) and isinstance(r := item.get("release"), str)}
+    # Only names a release could have are looked up; validation refuses the rest item by item.
+    releases = {
+        r
+        for item in doc
+        if isinstance(item, dict) and isinstance(r := item.get("release"), str) and check_name(r) is None
+    }
     return Parsed(doc, releases)
 
 
