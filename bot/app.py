@@ -21,6 +21,7 @@ from bot.artifacts.checkpoints import maybe_checkpoint
 from bot.drill.drill import DRILL_TIMER, drills_for
 from bot.http import api, inspector
 from bot.http.context import HttpContext
+from bot.http.loop_monitor import LoopMonitor
 from bot.http.slack_guard import slack_guard
 from bot.listeners.register import register
 from bot.metrics.source import make_metrics_source
@@ -229,12 +230,15 @@ def build_web_app(bot: Bot) -> web.Application:
             return False
         return isinstance(event_id, str) and not await bot.store.first_delivery(event_id, utcnow())
 
+    monitor = LoopMonitor()
+    monitor.install(app)
+
     async def healthz(_: web.Request) -> web.Response:
         try:
             await bot.store.list_releases(limit=1)
         except Exception as exc:  # the health check says what is wrong instead of a 500 trace
             return web.json_response({"ok": False, "database": str(exc)[:200]}, status=503)
-        return web.json_response({"ok": True})
+        return web.json_response({"ok": True, "loop": monitor.report()})
 
     app.middlewares.append(slack_guard(bot.settings.slack_signing_secret))
     app.router.add_post("/slack/events", slack_events)

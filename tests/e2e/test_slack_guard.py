@@ -59,3 +59,10 @@ async def test_a_replayed_signed_command_runs_once(env: Env) -> None:
     releases = [r for r in await env.bot.store.list_releases() if r.name == "summer-hero"]
     assert len(releases) == 1
     assert "already in progress" not in env.ephemeral_text(REQUESTER)  # the copy did not run at all
+
+
+async def test_healthz_reports_the_event_loop_longest_stall(env: Env) -> None:
+    async with env.session.get(f"{env.base}/healthz") as r:
+        assert r.status == 200
+        loop = (await r.json())["loop"]
+    assert set(loop) == {"max_stall_ms", "stalls_over_100ms"} and loop["max_stall_ms"] >= 0
