@@ -129,3 +129,22 @@ async def test_a_release_yml_over_one_megabyte_is_413(env: Env) -> None:
     )
     assert status == 413 and "release.yml is over 1,000,000 bytes" in body["error"]
     assert not (env.releases / "ci-yaml").exists()
+
+
+async def test_an_uploaded_release_yml_is_parsed_off_the_event_loop(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import bot.http.bundles
+
+    threads: list[str] = []
+    real = bot.http.bundles.parse_bundle
+
+    def spy(*a: object, **k: object) -> object:
+        threads.append(threading.current_thread().name)
+        return real(*a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bot.http.bundles, "parse_bundle", spy)
+    status, _ = await _upload(
+        env, "ci-thread", {"release.yml": MANIFEST.encode(), "candidate/tile.png": PNG, "baseline/tile.png": PNG}
+    )
+    assert status == 201 and threads and threading.main_thread().name not in threads

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.app import build_bot
 from tests.e2e.harness import CHANNEL, REQUESTER, REVIEWER, SRE, SRE_MEMBER, STRANGER, Env
 
@@ -192,3 +194,32 @@ async def test_a_burst_of_commands_gets_a_polite_refusal(env: Env) -> None:
     assert "You have sent 20 commands in the last minute; please try again in" in answers[20].text
     # Help is never refused, even now.
     assert "commands in the last minute" not in (await env.u.slash(STRANGER, "help", env.channel)).text
+
+
+async def test_a_start_of_a_running_release_touches_no_image(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.release.start
+
+    await env.start("summer-hero")
+    decoded: list[str] = []
+    real = bot.release.start.precheck
+    monkeypatch.setattr(bot.release.start, "precheck", lambda *a, **k: decoded.append("x") or real(*a, **k))
+    await env.start("summer-hero")  # again, while Preview awaits a decision
+    assert "already in progress" in env.ephemeral_text(REQUESTER)
+    assert decoded == []  # refused before a single image was decoded
+
+
+async def test_release_yml_is_parsed_off_the_event_loop(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import bot.preview.bundle
+
+    threads: list[str] = []
+    real = bot.preview.bundle.parse_bundle
+
+    def spy(*a: object, **k: object) -> object:
+        threads.append(threading.current_thread().name)
+        return real(*a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bot.preview.bundle, "parse_bundle", spy)
+    await env.start("summer-hero")
+    assert threads and threading.main_thread().name not in threads
