@@ -51,13 +51,22 @@ def _big_bundle(releases: Path, name: str) -> None:
     manifest.write_text(manifest.read_text() + "#" + "x" * BIG_YAML_PAD + "\n")
 
 
+# Built once, before the clock starts: the load generator must not spend its own event loop on
+# making images and JSON while it times the app's answers.
+_PNG = encode(photo(320, 180, 5), "PNG")
+_YAML = (
+    yaml.safe_dump({"title": "Load", "images": [{"id": "tile", "candidate": "candidate/tile.png", "alt": "A hill"}]})
+    + "#"
+    + "y" * BIG_YAML_PAD
+    + "\n"
+).encode()
+_BATCHES = [json.dumps(rum_batch("big-0", n_per_arm=100, seed=s)).encode() for s in range(20)]
+
+
 def _upload_form() -> aiohttp.FormData:
-    png = encode(photo(320, 180, random.randrange(1000)), "PNG")
-    doc = {"title": "Load", "images": [{"id": "tile", "candidate": "candidate/tile.png", "alt": "A hill"}]}
-    text = yaml.safe_dump(doc) + "#" + "y" * BIG_YAML_PAD + "\n"
     form = aiohttp.FormData()
-    form.add_field("file", text.encode(), filename="release.yml")
-    form.add_field("file", png, filename="candidate/tile.png")
+    form.add_field("file", _YAML, filename="release.yml")
+    form.add_field("file", _PNG, filename="candidate/tile.png")
     return form
 
 
@@ -97,8 +106,10 @@ async def _user(
         elif kind == "start":
             status = (await users.slash(ack.REQUESTER, f"start big-{rng.randrange(3)}", ack.CHANNEL)).status
         elif kind == "metrics":
-            items = rum_batch("big-0", n_per_arm=100, seed=i * 1000 + n)
-            async with session.post(f"{base}/api/v1/metrics", json=items, headers=auth) as r:
+            body = _BATCHES[(i + n) % len(_BATCHES)]
+            async with session.post(
+                f"{base}/api/v1/metrics", data=body, headers={**auth, "Content-Type": "application/json"}
+            ) as r:
                 status = r.status
         else:
             async with session.post(
@@ -170,7 +181,9 @@ async def orchestrate(args: argparse.Namespace) -> int:
                 env=env,
             )
             children.append(serve)
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+            # No connection cap: 200 users means 200 connections in flight, as 200 browsers and Slack would open.
+            connector = aiohttp.TCPConnector(limit=0)
+            async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
                 users = SlackUsers(f"{serve.base}/slack/events", ack.SECRET, session)
                 await users.slash(ack.REQUESTER, f"start {ack.PENDING}", ack.CHANNEL)
                 await users.slash(ack.REQUESTER, "start big-0", ack.CHANNEL)
