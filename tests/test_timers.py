@@ -73,6 +73,9 @@ async def main() -> None:
     sys.stdin.readline()  # start together
     while batch := await store.claim_due(now, sys.argv[4], limit=13):
         got.extend(t.id for t in batch)
+        # A real loop does work between claims; without a pause one process on SQLite can take the
+        # write lock back every time before the other's busy handler wakes, and claim all 600 alone.
+        await asyncio.sleep(0.01)
     await engine.dispose()
     print(json.dumps(got), flush=True)
 
