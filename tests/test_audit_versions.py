@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -74,7 +74,10 @@ def _link(entries: list[dict[str, Any]], version: int, **fields: Any) -> dict[st
 @pytest.fixture
 async def v1_store(tmp_path: Path) -> AsyncIterator[Store]:
     db = tmp_path / "audit.db"
-    shutil.copy(V1 / "audit_v1.db", db)
+    # The v1 database is kept as its SQL dump (text, reviewable, no database file in git).
+    con = sqlite3.connect(db)
+    con.executescript((V1 / "audit_v1.sql").read_text(encoding="utf-8"))
+    con.close()
     engine = make_engine(f"sqlite+aiosqlite:///{db}")
     await upgrade(engine)
     yield Store(engine)
